@@ -10,7 +10,7 @@ import dataclasses
 import types
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from bannercheck import model
 
@@ -31,7 +31,7 @@ def to_dict(obj: Any) -> Any:
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return get_type_hints(cls, vars(model))
 
 
@@ -55,7 +55,7 @@ def _convert(tp: Any, value: Any) -> Any:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    hints = _hints(cls)
+    hints = _hints(cast(Any, cls))
     kwargs = {
         f.name: _convert(hints[f.name], data[f.name])
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -66,4 +66,3 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 def to_report(data: dict[str, Any]) -> model.Report:
     return from_dict(model.Report, data)
-

@@ -18,7 +18,8 @@ def default_ehlo_name() -> str:
 @dataclass(frozen=True)
 class Settings:
     timeout_s: float = 30.0  # one overall deadline per domain
-    dns_try_timeout_s: float = 2.0  # per query try; lifetime is the deadline
+    dns_try_timeout_s: float = 2.0  # per query try (one lost datagram costs this)
+    dns_lifetime_s: float = 8.0  # per question, all tries; never past the deadline
     connect_timeout_s: float = 8.0  # per TCP connect
     command_timeout_s: float = 15.0  # per reply after the greeting
     resolver: str | None = None  # "ADDR" or "ADDR:PORT" / "[v6]:PORT"

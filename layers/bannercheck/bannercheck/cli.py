@@ -1,0 +1,129 @@
+"""``bannercheck check DOMAIN ...`` — the command-line front end.
+
+Exit status: 0 nothing failed and nothing inconclusive, 1 something failed,
+3 nothing failed but a check was inconclusive, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from bannercheck import __version__
+from bannercheck.codec import to_dict
+from bannercheck.dns import parse_resolver
+from bannercheck.domain import Domain, DomainError, to_domain
+from bannercheck.model import Verdict
+from bannercheck.render.terminal import to_text
+from bannercheck.report import EXIT_USAGE, exit_code
+from bannercheck.scan import check_domains
+from bannercheck.settings import Settings, default_ehlo_name
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"bannercheck: {message}\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _resolver(text: str) -> str:
+    try:
+        parse_resolver(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ADDR[:PORT]") from None
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bannercheck", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"bannercheck {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = sub.add_parser("check", help="check the mail servers of one or more domains")
+    check.add_argument("domains", nargs="+", metavar="DOMAIN")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--timeout", type=_positive, default=30.0, help="overall deadline per domain (s)"
+    )
+    check.add_argument("--resolver", type=_resolver, help="send every DNS query to ADDR[:PORT]")
+    check.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow connections to non-public addresses (labs only)",
+    )
+    check.add_argument("--ehlo-name", help="name to announce in EHLO (default: this host's FQDN)")
+    check.add_argument("--port", type=int, default=25, help=argparse.SUPPRESS)
+    check.add_argument("--ca-file", help="extra trusted CA certificates (PEM), for labs")
+    check.add_argument(
+        "--concurrency", type=int, default=32, help="domains checked at once (default 32)"
+    )
+    return parser
+
+
+def _ehlo_name(value: str | None) -> str:
+    name = value or os.environ.get("BANNERCHECK_EHLO_NAME") or default_ehlo_name()
+    try:
+        return to_domain(name).ascii
+    except DomainError as exc:
+        raise DomainError(f"--ehlo-name: {exc}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        timeout_s=args.timeout,
+        resolver=args.resolver,
+        allow_private=args.allow_private,
+        ehlo_name=_ehlo_name(args.ehlo_name),
+        smtp_port=args.port,
+        ca_file=args.ca_file or os.environ.get("BANNERCHECK_CA_FILE") or None,
+    )
+
+
+async def _run(domains: list[Domain], settings: Settings, args: argparse.Namespace) -> int:
+    """Print each report as it completes (memory stays flat for long lists)."""
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    verdicts: list[Verdict] = []
+    many = len(domains) > 1
+    if args.json and many:
+        sys.stdout.write("[\n")
+    async for report in check_domains(domains, settings, max_domains=args.concurrency):
+        if args.json:
+            text = json.dumps(to_dict(report), indent=2)
+            sys.stdout.write(("" if not verdicts else ",\n") + text if many else text + "\n")
+        else:
+            sys.stdout.write(("\n" if verdicts else "") + to_text(report, colour=colour) + "\n")
+        sys.stdout.flush()
+        verdicts.append(report.verdict)  # not the report: memory stays flat
+    if args.json and many:
+        sys.stdout.write("\n]\n")
+    return exit_code(verdicts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        domains = list(dict.fromkeys(to_domain(text) for text in args.domains))
+        settings = _settings(args)
+    except DomainError as exc:
+        print(f"bannercheck: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.ca_file and not os.path.isfile(args.ca_file):
+        print(f"bannercheck: --ca-file {args.ca_file!r} is not a file", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_run(domains, settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

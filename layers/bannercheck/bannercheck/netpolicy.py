@@ -1,0 +1,65 @@
+"""Which addresses the probe may connect to. Pure.
+
+The deployed service must never be turned against its own network: loopback,
+RFC 1918, link-local (169.254.169.254 is the cloud metadata service), CGNAT,
+unique-local, multicast, reserved and documentation ranges are refused, and
+so are IPv6 forms that embed such an IPv4 address (IPv4-mapped, NAT64, 6to4).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_v4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr in _NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    return None
+
+
+def _is_public(addr: IPAddress) -> bool:
+    if (
+        addr.is_loopback
+        or addr.is_private
+        or addr.is_link_local
+        or addr.is_multicast
+        or addr.is_reserved
+        or addr.is_unspecified
+        or not addr.is_global
+    ):
+        return False
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.is_site_local:
+            return False
+        embedded = _embedded_v4(addr)
+        if embedded is not None:
+            return _is_public(embedded)
+    return True
+
+
+def is_public(ip: str) -> bool:
+    """True when ``ip`` is globally routable; False for anything else or garbage.
+
+    >>> is_public("169.254.169.254"), is_public("::ffff:127.0.0.1")
+    (False, False)
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    return _is_public(addr)
+
+
+def may_connect(ip: str, allow_private: bool) -> bool:
+    """The guard every connection passes, before any socket is opened."""
+    return allow_private or is_public(ip)

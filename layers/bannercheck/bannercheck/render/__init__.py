@@ -1,0 +1,1 @@
+"""Renderers: a Report to text for a person (terminal) or a message (Slack)."""
