@@ -1,0 +1,115 @@
+"""The short replies of ``/bannercheck`` (pure): acknowledgements, usage, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from bannercheck.render.slack import Message, context, header, section, to_escaped
+from bannercheck.slack.command import USAGE
+
+if TYPE_CHECKING:
+    from bannercheck.store import Watch
+
+
+def to_ephemeral(text: str, *extra: str) -> Message:
+    """A one-section ephemeral reply; ``text`` is mrkdwn written by us, not user input."""
+    blocks = [section(text)]
+    if extra:
+        blocks.append(context(*extra))
+    return {"response_type": "ephemeral", "text": text, "blocks": blocks}
+
+
+def to_checking(domain_unicode: str, check_id: str) -> Message:
+    return to_ephemeral(
+        f":hourglass_flowing_sand: Checking *{to_escaped(domain_unicode)}*…",
+        f"Check `{check_id}` · results in this conversation, visible only to you",
+    )
+
+
+def to_usage() -> Message:
+    return {
+        "response_type": "ephemeral",
+        "text": "How to use /bannercheck",
+        "blocks": [
+            header("/bannercheck — SMTP banner checker"),
+            section(USAGE),
+            context(
+                "Checks connect to the domain's MX hosts on port 25 like a sending mail "
+                "server (greeting, EHLO, STARTTLS) and never send mail."
+            ),
+        ],
+    }
+
+
+def to_bad_input(explanation: str) -> Message:
+    return to_ephemeral(f":thinking_face: {explanation}", "Try `/bannercheck help` for usage.")
+
+
+def to_not_started(domain: str, check_id: str) -> Message:
+    return to_ephemeral(
+        f":boom: The check of *{to_escaped(domain)}* could not be started. "
+        "Please try again in a minute.",
+        f"Check `{check_id}`",
+    )
+
+
+def to_internal_error() -> Message:
+    return to_ephemeral(
+        ":boom: Something went wrong on our side; nothing was checked. Please try again."
+    )
+
+
+def to_watching(domain: str, interval: str, channel_id: str, user_id: str) -> Message:
+    return {
+        "response_type": "in_channel",
+        "text": f"<@{user_id}> is watching {domain} ({interval}).",
+        "blocks": [
+            section(
+                f":eyes: <@{user_id}> set a *{interval}* watch on *{to_escaped(domain)}*. "
+                f"Changes (new failures or warnings, a changed banner, STARTTLS gone, "
+                f"a certificate about to expire) will be posted in <#{channel_id}>."
+            ),
+            context(
+                "The app must be a member of this channel to post: `/invite @bannercheck`. "
+                f"Stop with `/bannercheck unwatch {to_escaped(domain)}`."
+            ),
+        ],
+    }
+
+
+def to_watched_elsewhere(domain: str, channel_id: str | None) -> Message:
+    where = f"<#{channel_id}>" if channel_id else "another place (API or CLI)"
+    return to_ephemeral(
+        f"*{to_escaped(domain)}* is already watched from {where}. "
+        f"Unwatch it there first to move the watch here."
+    )
+
+
+def to_unwatched(domain: str, existed: bool) -> Message:
+    if not existed:
+        return to_ephemeral(f"*{to_escaped(domain)}* was not being watched.")
+    return {
+        "response_type": "in_channel",
+        "text": f"{domain} is no longer watched.",
+        "blocks": [section(f":no_bell: *{to_escaped(domain)}* is no longer watched.")],
+    }
+
+
+def to_watch_list(watches: Iterable[Watch], channel_id: str) -> Message:
+    lines = [
+        f"• *{to_escaped(w.domain)}* — {w.interval.value}"
+        + (f", last {w.last_verdict}" if w.last_verdict else ", not checked yet")
+        + (f", next {w.next_due[:16].replace('T', ' ')} UTC" if w.next_due else "")
+        for w in sorted(watches, key=lambda w: w.domain)
+    ]
+    if not lines:
+        return to_ephemeral(
+            f"No domain is watched from <#{channel_id}>. "
+            "Start with `/bannercheck watch example.com`."
+        )
+    shown = lines[:40]
+    more = f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
+    return to_ephemeral(
+        f"*Watched from <#{channel_id}>* ({len(lines)}):\n" + "\n".join(shown) + more
+    )
