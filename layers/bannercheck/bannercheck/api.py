@@ -1,0 +1,275 @@
+"""The public HTTPS API (API Gateway REST API, API keys): Powertools REST resolver.
+
+Routes (openapi.yaml describes them):
+  POST   /checks                     run a check now -> 201 + Location
+  GET    /checks/{domain}            latest report + history (?limit=&cursor=)
+  GET    /checks/{domain}/{check_id} one stored report
+  GET    /watches                    watched domains
+  PUT    /watches/{domain}           watch a domain {"interval", "slack_channel"}
+  DELETE /watches/{domain}           stop watching
+Errors are always ``{"error": {"code": ..., "message": ...}}``.
+
+Example (the handler in functions/api/app.py)::
+
+    return app.resolve(event, context)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import quote, unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from bannercheck.domain import Domain, DomainError, to_domain
+from bannercheck.invoke import ProbeInvokeError
+from bannercheck.probe_job import AdmissionError, Admit, RateLimitedError, allow_all, request_check
+from bannercheck.settings import settings_from_env
+from bannercheck.store import (
+    MAX_PAGE,
+    CheckStore,
+    CursorError,
+    Interval,
+    Requester,
+    Source,
+    StoredCheck,
+    Watch,
+    cached_store_from_env,
+)
+
+log = logging.getLogger(__name__)
+JSON = "application/json"
+MAX_BODY_BYTES = 4096
+_admit: Admit = allow_all
+
+app = APIGatewayRestResolver()
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def set_admission(admit: Admit | None) -> None:
+    """Install the admission hook (policy, rate limits); None restores allow-all."""
+    global _admit
+    _admit = admit or allow_all
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+        headers=headers or {},
+    )
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers)
+
+
+def _store() -> CheckStore:
+    return cached_store_from_env()
+
+
+def _requester() -> Requester:
+    identity = app.current_event.request_context.identity
+    return Requester(source=Source.API, api_key_id=identity.api_key_id or None)
+
+
+def _domain(text: str) -> Domain:
+    return to_domain(unquote(text).strip())
+
+
+def _body() -> dict[str, Any]:
+    raw = app.current_event.decoded_body or ""
+    if len(raw.encode()) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the request body is over {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "the request body must be a JSON object")
+    return body
+
+
+def _check_href(domain: str, check_id: str) -> str:
+    return f"/checks/{quote(domain, safe='')}/{quote(check_id, safe='')}"
+
+
+def _summary(stored: StoredCheck) -> dict[str, Any]:
+    r = stored.report
+    return {
+        "check_id": r.check_id,
+        "checked_at": r.checked_at,
+        "verdict": r.verdict.value,
+        "grade": r.grade,
+        "source": stored.requester.source.value,
+        "href": _check_href(r.domain, r.check_id),
+    }
+
+
+def _watch_json(w: Watch) -> dict[str, Any]:
+    return {
+        "domain": w.domain,
+        "interval": w.interval.value,
+        "slack_channel": w.slack_channel,
+        "next_due": w.next_due,
+        "created_at": w.created_at,
+        "last_check_id": w.last_check_id,
+        "last_verdict": w.last_verdict,
+    }
+
+
+# --- routes -------------------------------------------------------------------
+@app.post("/checks")
+def create_check() -> Response:
+    body = _body()
+    if not isinstance(body.get("domain"), str):
+        raise ApiError(400, "invalid_domain", 'give the domain as {"domain": "example.com"}')
+    domain = to_domain(body["domain"].strip())
+    report = request_check(
+        domain, _requester(), store=_store(), settings=settings_from_env(), admit=_admit
+    )
+    location = _check_href(report["domain"], report["check_id"])
+    return _json(201, report, {"Location": location})
+
+
+@app.get("/checks/<domain>")
+def domain_checks(domain: str) -> Response:
+    target = _domain(domain)
+    params = app.current_event.query_string_parameters or {}
+    try:
+        limit = int(params.get("limit") or 20)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, "invalid_limit", f"limit must be a number from 1 to {MAX_PAGE}")
+    store = _store()
+    page = store.history(target.ascii, limit=limit, cursor=params.get("cursor") or None)
+    if not page.items and not params.get("cursor"):
+        raise ApiError(404, "not_found", f"no stored checks for {target.ascii}")
+    latest = store.latest(target.ascii) if params.get("cursor") else page.items[0]
+    return _json(
+        200,
+        {
+            "domain": target.ascii,
+            "latest": _report_json(latest) if latest else None,
+            "history": [_summary(s) for s in page.items],
+            "cursor": page.cursor,
+        },
+    )
+
+
+@app.get("/checks/<domain>/<check_id>")
+def one_check(domain: str, check_id: str) -> Response:
+    target = _domain(domain)
+    check_id = unquote(check_id)
+    stored = _store().get_check(target.ascii, check_id)
+    if stored is None:
+        raise ApiError(404, "not_found", f"no check {check_id} for {target.ascii}")
+    return _json(200, _report_json(stored))
+
+
+@app.get("/watches")
+def list_watches() -> Response:
+    return _json(200, {"watches": [_watch_json(w) for w in _store().watches()]})
+
+
+@app.put("/watches/<domain>")
+def put_watch(domain: str) -> Response:
+    target = _domain(domain)
+    body = _body()
+    try:
+        interval = Interval(body.get("interval") or "daily")
+    except ValueError:
+        choices = ", ".join(i.value for i in Interval)
+        raise ApiError(400, "invalid_interval", f"interval must be one of {choices}") from None
+    channel = body.get("slack_channel")
+    if channel is not None and (not isinstance(channel, str) or not channel.isalnum()):
+        raise ApiError(400, "invalid_channel", "slack_channel must be a channel id like C0123ABCD")
+    team = body.get("slack_team_id")
+    if team is not None and (not isinstance(team, str) or not team.isalnum()):
+        raise ApiError(400, "invalid_team", "slack_team_id must be a team id like T0123ABCD")
+    store = _store()
+    existing = store.get_watch(target.ascii)
+    watch = store.put_watch(
+        Watch(
+            domain=target.ascii,
+            interval=interval,
+            slack_channel=channel,
+            slack_team_id=team,
+            created_at=existing.created_at if existing else "",
+            created_by=existing.created_by if existing else _requester(),
+            next_due=existing.next_due if existing else "",
+            last_check_id=existing.last_check_id if existing else None,
+            last_verdict=existing.last_verdict if existing else None,
+        )
+    )
+    href = f"/watches/{quote(target.ascii, safe='')}"
+    return _json(200 if existing else 201, _watch_json(watch), {"Location": href})
+
+
+@app.delete("/watches/<domain>")
+def delete_watch(domain: str) -> Response:
+    target = _domain(domain)
+    if not _store().delete_watch(target.ascii):
+        raise ApiError(404, "not_found", f"{target.ascii} is not watched")
+    return Response(status_code=204, content_type=JSON, body="")
+
+
+def _report_json(stored: StoredCheck) -> Any:
+    from bannercheck.codec import to_dict
+
+    return to_dict(stored.report)
+
+
+# --- errors -------------------------------------------------------------------
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return _error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(DomainError)
+def _bad_domain(exc: DomainError) -> Response:
+    return _error(400, "invalid_domain", str(exc))
+
+
+@app.exception_handler(CursorError)
+def _bad_cursor(exc: CursorError) -> Response:
+    return _error(400, "invalid_cursor", str(exc))
+
+
+@app.exception_handler(AdmissionError)
+def _not_admitted(exc: AdmissionError) -> Response:
+    headers = {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return _error(exc.status, exc.code, str(exc), headers)
+
+
+@app.exception_handler(ProbeInvokeError)
+def _probe_failed(exc: ProbeInvokeError) -> Response:
+    log.error("probe invoke failed: %s", exc)
+    return _error(502, "probe_failed", "the check could not be run; try again later")
+
+
+@app.not_found
+def _not_found(exc: Exception) -> Response:
+    return _error(404, "not_found", "no such resource")
+
+
+@app.exception_handler(Exception)
+def _internal(exc: Exception) -> Response:
+    # The outermost boundary: a bug of ours must still answer in the API's shape.
+    log.exception("unhandled error")
+    return _error(500, "internal", "internal error; it has been logged")

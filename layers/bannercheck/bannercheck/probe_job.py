@@ -1,0 +1,252 @@
+"""One check, start to finish: decide, run, store, hand off.
+
+Two entry points share this module:
+
+- :func:`request_check` is what the API's ``POST /checks`` calls: it decides
+  whether the check may run (the admission hook: policy, rate limits), keeps two
+  concurrent checks of one domain apart, and runs it through the probe function.
+- :func:`run_payload` is what the probe function runs for each payload (direct
+  invoke or SQS message): run the check, store it *before* handing it off,
+  then deliver it to whoever asked (Slack ``response_url``/channel, watch alerts).
+
+Example::
+
+    report = run_payload({"domain": "example.com", "check_id": new_check_id(),
+                          "requester": {"source": "api", "api_key_id": "k1"},
+                          "reply_to": None}, store=store, settings=settings)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from bannercheck.codec import to_dict
+from bannercheck.domain import Domain, to_domain
+from bannercheck.ids import new_check_id
+from bannercheck.invoke import run_probe
+from bannercheck.model import Report
+from bannercheck.settings import Settings
+from bannercheck.store import CheckStore, Requester, Source, to_requester
+
+log = logging.getLogger(__name__)
+metrics = Metrics()  # shares its buffer with the handler's Metrics(); flushed there
+
+_CHECK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+REPLY_KINDS = ("slack_response_url", "slack_channel")
+DELIVERY_CLAIM_TTL_S = 86_400
+
+
+class AdmissionError(Exception):
+    """Base of the reasons a check is not run; ``code`` is the API's error code."""
+
+    code = "refused"
+    status = 403
+
+
+class RefusedError(AdmissionError):
+    """Refused by policy (opted-out domain, not allowed for this requester)."""
+
+
+class RateLimitedError(AdmissionError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class CheckInProgressError(AdmissionError):
+    code = "check_in_progress"
+    status = 409
+
+
+class BadPayloadError(ValueError):
+    """A probe payload that cannot be a check (wrong shape, bad domain)."""
+
+
+class ProbeBusyError(Exception):
+    """Another worker is running this check id right now (SQS: retry later)."""
+
+
+# The admission hook: raises an AdmissionError to refuse; records what it needs.
+Admit = Callable[[Domain, Requester, CheckStore], None]
+
+
+def allow_all(domain: Domain, requester: Requester, store: CheckStore) -> None:
+    """The default admission: every valid domain may be checked."""
+    return None
+
+
+@dataclass(frozen=True)
+class Job:
+    domain: Domain
+    check_id: str
+    requester: Requester
+    reply_to: Mapping[str, Any] | None
+
+
+def to_payload(
+    domain: Domain | str,
+    requester: Requester,
+    *,
+    check_id: str | None = None,
+    reply_to: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The probe payload of docs/CONTRACTS.md (Lambda invoke and SQS body alike)."""
+    return {
+        "domain": str(domain),
+        "check_id": check_id or new_check_id(),
+        "requester": to_dict(requester),
+        "reply_to": dict(reply_to) if reply_to else None,
+    }
+
+
+def to_job(payload: Mapping[str, Any]) -> Job:
+    """Validate a payload; raises BadPayloadError with a reason."""
+    if not isinstance(payload, Mapping):
+        raise BadPayloadError("payload is not an object")
+    try:
+        domain = to_domain(str(payload.get("domain", "")))
+    except ValueError as exc:
+        raise BadPayloadError(f"bad domain: {exc}") from exc
+    check_id = payload.get("check_id")
+    if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
+        raise BadPayloadError("check_id missing or malformed")
+    requester_data = payload.get("requester") or {"source": "cli"}
+    try:
+        requester = to_requester(requester_data)
+    except (ValueError, AttributeError) as exc:
+        raise BadPayloadError(f"bad requester: {exc}") from exc
+    reply_to = payload.get("reply_to")
+    if reply_to is not None and (
+        not isinstance(reply_to, Mapping) or reply_to.get("kind") not in REPLY_KINDS
+    ):
+        raise BadPayloadError("reply_to has an unknown kind")
+    return Job(domain=domain, check_id=check_id, requester=requester, reply_to=reply_to)
+
+
+def request_check(
+    domain: Domain,
+    requester: Requester,
+    *,
+    store: CheckStore,
+    settings: Settings,
+    admit: Admit = allow_all,
+) -> dict[str, Any]:
+    """Decide, then run one check synchronously through the probe; returns the report dict.
+
+    Raises an AdmissionError subclass when the check is not run.
+    """
+    admit(domain, requester, store)
+    # Two simultaneous checks of one domain would hit its servers twice for nothing.
+    inflight = f"inflight#{domain.ascii}"
+    if not store.claim(inflight, ttl_s=int(settings.timeout_s) + 5):
+        raise CheckInProgressError(f"a check of {domain.ascii} is already running; retry shortly")
+    try:
+        return run_probe(to_payload(domain, requester))
+    finally:
+        store.release(inflight)
+
+
+def run_payload(
+    payload: Mapping[str, Any], *, store: CheckStore, settings: Settings
+) -> dict[str, Any]:
+    """Run, store, hand off one probe payload; returns the report as a dict.
+
+    Idempotent per check id: a redelivered message returns the stored report
+    and never runs the check or posts the result twice.
+    """
+    job = to_job(payload)
+    stored = store.get_check(job.domain.ascii, job.check_id)
+    if stored is not None:
+        report = stored.report
+    else:
+        # Covers one run; a crashed run's claim lapses before SQS shows the message again.
+        if not store.claim(f"probe#{job.check_id}", ttl_s=int(settings.timeout_s) * 2 + 30):
+            raise ProbeBusyError(f"check {job.check_id} is already running")
+        from bannercheck.scan import run_check  # lazy: the engine is the heavy import
+
+        report = run_check(job.domain, settings, check_id=job.check_id)
+        report = store.put_check(report, job.requester).report
+        _record_metrics(report)
+    hand_off(report, job, store=store)
+    result: dict[str, Any] = to_dict(report)
+    return result
+
+
+def hand_off(report: Report, job: Job, *, store: CheckStore) -> None:
+    """Deliver a stored report to whoever asked, at most once per check."""
+    if job.requester.source is Source.SCHEDULE:
+        _after_scheduled(report, store=store)
+    if job.reply_to and store.claim(f"deliver#{job.check_id}", ttl_s=DELIVERY_CLAIM_TTL_S):
+        from bannercheck import notify  # lazy: Slack rendering is not needed otherwise
+
+        notify.deliver(report, job.reply_to, store=store)
+
+
+def _after_scheduled(report: Report, *, store: CheckStore) -> None:
+    watch = store.get_watch(report.domain)
+    if watch is None:
+        return
+    previous = None
+    if watch.last_check_id and watch.last_check_id != report.check_id:
+        found = store.get_check(report.domain, watch.last_check_id)
+        previous = found.report if found else None
+    store.record_watch_result(report.domain, report)
+    if watch.slack_channel and store.claim(f"alert#{report.check_id}", DELIVERY_CLAIM_TTL_S):
+        from bannercheck import notify
+
+        notify.alert_changes(previous, report, watch, store=store)
+
+
+def _record_metrics(report: Report) -> None:
+    metrics.add_metric(name="ChecksRun", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ProbeLatency", unit=MetricUnit.Milliseconds, value=report.duration_ms)
+    counts: dict[str, int] = {}
+    for finding in report.findings:
+        counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+    for severity, count in sorted(counts.items()):
+        metrics.add_metric(name=f"Findings_{severity}", unit=MetricUnit.Count, value=count)
+
+
+def handle_event(event: Mapping[str, Any], context: Any) -> Any:
+    """The probe function: an SQS batch (partial failures) or one direct payload."""
+    from bannercheck.settings import settings_from_env
+    from bannercheck.store import cached_store_from_env
+
+    store = cached_store_from_env()
+    settings = settings_from_env()
+    if "Records" in event:
+        return _handle_sqs(event, context, store=store, settings=settings)
+    return run_payload(event, store=store, settings=settings)
+
+
+def _handle_sqs(
+    event: Mapping[str, Any], context: Any, *, store: CheckStore, settings: Settings
+) -> Any:
+    import json
+
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            payload = json.loads(record.body)
+        except ValueError as exc:
+            raise BadPayloadError("message body is not JSON") from exc
+        run_payload(payload, store=store, settings=settings)
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(dict(event), record_handler, processor, context)
