@@ -1,0 +1,192 @@
+"""End to end against the lab: real Knot DNS, Postfix and scripted peers.
+
+Each row: a lab domain, the finding codes a correct check must report, and
+the verdict. Every report produced is validated against the published schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bannercheck.codec import to_dict, to_report
+from bannercheck.model import Report, Severity, Step, StepStatus, Verdict
+from bannercheck.scan import run_check
+from bannercheck.settings import Settings
+from tests.reportcheck import assert_valid_report
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 4.0
+
+
+def _settings(lab: Any, **changes: Any) -> Settings:
+    base = Settings(
+        timeout_s=TIMEOUT_S,
+        resolver=lab.resolver,
+        allow_private=True,
+        ca_file=lab.ca_file,
+        ehlo_name="probe.bannercheck.test",
+        slow_greeting_s=0.5,
+        dns_try_timeout_s=0.5,
+        dns_lifetime_s=1.5,
+        connect_timeout_s=1.0,
+        command_timeout_s=2.0,
+    )
+    return base.with_(**changes)
+
+
+def _check(lab: Any, domain: str, **changes: Any) -> Report:
+    report = run_check(domain, _settings(lab, **changes))
+    data = to_dict(report)
+    assert_valid_report(data)
+    assert to_report(data) == report  # stored reports read back losslessly
+    return report
+
+
+def _codes(report: Report) -> set[str]:
+    return {f.code for f in report.findings}
+
+
+CASES = [
+    ("nullmx.test", {"DNS_NULL_MX"}, Verdict.PASS),
+    ("nomail.test", {"DNS_NO_MAIL_HOST"}, Verdict.FAIL),
+    ("nothing.test", {"DNS_NXDOMAIN"}, Verdict.FAIL),
+    ("implicit.test", {"DNS_IMPLICIT_MX", "TLS_OK"}, None),
+    ("cname.test", {"DNS_MX_CNAME"}, None),
+    ("literal.test", {"DNS_MX_NOT_HOSTNAME"}, None),
+    ("unresolvable.test", {"DNS_MX_UNRESOLVABLE"}, Verdict.FAIL),
+    ("noptr.test", {"PTR_MISSING"}, None),
+    ("badptr.test", {"PTR_NOT_FORWARD_CONFIRMED"}, None),
+    ("generic.test", {"PTR_GENERIC"}, None),
+    ("single.test", {"DNS_SINGLE_MX"}, None),
+    ("hundredmx.test", {"DNS_TOO_MANY_MX"}, None),
+    ("loop.test", {"DNS_MX_UNRESOLVABLE"}, None),
+    ("servfail.test", {"DNS_LOOKUP_FAILED"}, Verdict.INCONCLUSIVE),
+    ("refused.test", {"SMTP_CONNECT_REFUSED"}, Verdict.FAIL),
+    ("reject554.test", {"BANNER_REJECTED"}, None),
+    ("tempfail421.test", {"BANNER_TEMPFAIL"}, None),
+    ("multiline.test", {"BANNER_MULTILINE"}, None),
+    ("slow.test", {"BANNER_SLOW"}, None),
+    ("silent.test", {"SMTP_NO_BANNER"}, Verdict.FAIL),
+    ("tlsfail.test", {"STARTTLS_FAILED"}, Verdict.FAIL),
+    ("garbage.test", {"SMTP_PROTOCOL_ERROR"}, None),
+    ("heloonly.test", {"EHLO_HELO_ONLY"}, None),
+    ("nostarttls.test", {"STARTTLS_MISSING", "AUTH_BEFORE_TLS"}, Verdict.FAIL),
+    ("vrfy.test", {"VRFY_ADVERTISED"}, None),
+    ("readvertise.test", {"STARTTLS_READVERTISED"}, None),
+    ("selfsigned.test", {"TLS_CERT_UNTRUSTED"}, None),
+    ("expired.test", {"TLS_CERT_EXPIRED"}, Verdict.FAIL),
+    ("mismatch.test", {"TLS_CERT_NAME_MISMATCH"}, None),
+    (
+        "version.test",
+        {"BANNER_SOFTWARE_DISCLOSED", "BANNER_VERSION_DISCLOSED", "BANNER_VULNERABLE_VERSION"},
+        Verdict.FAIL,
+    ),
+    ("nonfqdn.test", {"BANNER_HOSTNAME_NOT_FQDN"}, None),
+    ("othername.test", {"BANNER_MX_MISMATCH"}, None),
+    ("nonascii.test", {"BANNER_NON_ASCII"}, None),
+    ("inconsistent.test", {"BANNERS_INCONSISTENT"}, None),
+    ("endless.test", {"SMTP_PROTOCOL_ERROR"}, None),
+    ("hugeline.test", {"SMTP_PROTOCOL_ERROR"}, None),
+    ("nul.test", {"BANNER_NON_ASCII"}, None),
+]
+
+
+@pytest.mark.parametrize(("domain", "codes", "verdict"), CASES, ids=[c[0] for c in CASES])
+def test_lab_domain(lab: Any, domain: str, codes: set[str], verdict: Verdict | None) -> None:
+    report = _check(lab, domain)
+    missing = codes - _codes(report)
+    assert not missing, f"{domain}: missing {missing}; got {sorted(_codes(report))}"
+    if verdict is not None:
+        assert report.verdict is verdict
+    assert report.duration_ms <= TIMEOUT_S * 1000 + 500
+
+
+def test_good_domain_talks_to_postfix_over_verified_tls(lab: Any) -> None:
+    report = _check(lab, "good.test")
+    assert [h.name for h in report.dns.hosts] == ["mx1.good.test", "mx2.good.test"]
+    sessions = report.sessions()
+    assert len(sessions) == 2
+    for session in sessions:
+        assert session.status is StepStatus.OK, session.error
+        assert session.greeting is not None and session.greeting.code == 220
+        assert "Postfix" in session.greeting.lines[0]
+        assert "STARTTLS" in {k.keyword for k in session.keywords}
+        assert session.tls is not None and session.tls.chain_verified
+        assert session.tls.name_matches and session.tls.sni == session.host
+        assert session.tls.version in ("TLSv1.2", "TLSv1.3")
+        # RFC 3207 §4.2: EHLO again after TLS, and STARTTLS is no longer offered.
+        assert session.ehlo_tls is not None and session.ehlo_tls.code == 250
+        assert "STARTTLS" not in {k.keyword for k in session.keywords_tls}
+        sent = [t.text for t in session.transcript if t.direction.value == "C"]
+        assert sent == [
+            "EHLO probe.bannercheck.test",
+            "STARTTLS",
+            "EHLO probe.bannercheck.test",
+            "QUIT",
+        ]
+        assert session.timings.connect_ms is not None and session.timings.tls_ms is not None
+    for address in (a for h in report.dns.hosts for a in h.addresses):
+        assert address.fcrdns
+    assert not any(f.severity is Severity.FAIL for f in report.findings)
+    assert "TLS_OK" in _codes(report)
+
+
+def test_never_sends_mail_commands(lab: Any) -> None:
+    forbidden = ("MAIL", "RCPT", "DATA", "VRFY", "EXPN")
+    for domain in ("good.test", "vrfy.test", "heloonly.test", "reject554.test"):
+        for session in _check(lab, domain).sessions():
+            for line in session.transcript:
+                if line.direction.value == "C":
+                    assert not line.text.upper().startswith(forbidden), line.text
+
+
+def test_half_silent_domain_costs_one_timeout(lab: Any) -> None:
+    """4 MX hosts, 2 never greet: the check ends at its deadline, with the good
+    hosts' results intact and the silent ones reported as no banner."""
+    report = _check(lab, "halfsilent.test")
+    by_host = {s.host: s for s in report.sessions()}
+    assert by_host["mx1.halfsilent.test"].status is StepStatus.OK
+    assert by_host["mx2.halfsilent.test"].status is StepStatus.OK
+    for host in ("mx3.halfsilent.test", "mx4.halfsilent.test"):
+        assert by_host[host].status is StepStatus.IO_TIMEOUT
+        assert by_host[host].failed_step is Step.GREETING
+    # The deadline is the contract: one timeout in all, not one per host.
+    assert report.duration_ms <= TIMEOUT_S * 1000 + 500
+
+
+def test_slow_greeting_is_reported_slow_not_missing(lab: Any) -> None:
+    report = _check(lab, "slow.test")
+    (session,) = report.sessions()
+    assert session.status is StepStatus.OK
+    assert session.timings.greeting_ms is not None and session.timings.greeting_ms >= 500
+    assert "SMTP_NO_BANNER" not in _codes(report)
+
+
+def test_too_many_mx_hosts_are_skipped_not_probed(lab: Any) -> None:
+    report = _check(lab, "manymx.test")
+    probed = [h for h in report.dns.hosts if h.probed]
+    assert len(probed) <= 10
+    assert len(report.dns.skipped_hosts) == 2
+    assert "DNS_TOO_MANY_MX" in _codes(report)
+
+
+def test_timeout_of_dns_is_inconclusive_not_no_mx(lab: Any) -> None:
+    report = _check(lab, "timeout.test")
+    assert report.verdict is Verdict.INCONCLUSIVE
+    assert "DNS_LOOKUP_FAILED" in _codes(report)
+    assert not {"DNS_NO_MAIL_HOST", "DNS_NXDOMAIN"} & _codes(report)
+
+
+def test_hostile_servers_end_within_the_deadline_with_a_finding(lab: Any) -> None:
+    for domain in ("tarpit.test", "endless.test", "hugeline.test", "reset.test", "noread.test"):
+        report = _check(lab, domain)
+        (session,) = report.sessions()
+        assert session.status is not StepStatus.OK, domain
+        assert session.status is not StepStatus.INTERNAL_ERROR, domain
+        assert report.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE), domain
+        assert report.duration_ms <= TIMEOUT_S * 1000 + 500, domain
+        # Capped: no line kept is longer than the limit plus its marker.
+        assert all(len(t.text) < 4200 for t in session.transcript), domain

@@ -1,0 +1,88 @@
+"""The deployed default never connects to loopback: tested for real.
+
+Lab DNS answers name loopback addresses (127.x, ::1, ::ffff:127.x) where a
+server listens; without --allow-private that server must see no connection.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bannercheck.model import StepStatus
+from bannercheck.scan import run_check
+from bannercheck.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _deployed(lab: Any) -> Settings:
+    # What the service runs with, except for the resolver pointing at the lab.
+    return Settings(timeout_s=3.0, resolver=lab.resolver, dns_try_timeout_s=0.5)
+
+
+@pytest.mark.parametrize("domain", ["single.test", "good.test", "mapped.test"])
+def test_loopback_targets_are_refused_before_connecting(lab: Any, domain: str) -> None:
+    before = {ip: lab.connections(ip) for ip in lab.peer_ips()}
+    report = run_check(domain, _deployed(lab))
+    codes = {f.code for f in report.findings}
+    assert "ADDRESS_NOT_PUBLIC" in codes
+    sessions = report.sessions()
+    assert sessions and all(s.status is StepStatus.NOT_ATTEMPTED for s in sessions)
+    assert all(s.transcript == () for s in sessions)
+    after = {ip: lab.connections(ip) for ip in lab.peer_ips()}
+    assert after == before
+
+
+class _Listener:
+    """A TCP listener on [::1]:25 that counts accepted connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("::1", 25))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def v6_listener() -> Iterator[_Listener]:
+    listener = _Listener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.mark.xdist_group("ipv6-loopback-25")
+def test_ipv6_loopback_is_refused(lab: Any, v6_listener: _Listener) -> None:
+    report = run_check("v6.test", _deployed(lab))
+    assert "ADDRESS_NOT_PUBLIC" in {f.code for f in report.findings}
+    assert v6_listener.accepted == 0
+    # And the listener is real: the lab mode does connect to it.
+    run_check("v6.test", _deployed(lab).with_(allow_private=True, timeout_s=1.0))
+    assert v6_listener.accepted >= 1
