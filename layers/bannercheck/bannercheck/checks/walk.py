@@ -1,0 +1,29 @@
+"""Walking the recorded data: every (host, address, session) a check judges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bannercheck.checks.context import Context
+from bannercheck.model import Address, MxHost, Session
+
+
+def to_addresses(ctx: Context) -> Iterator[tuple[MxHost, Address]]:
+    """Addresses of the probed MX hosts; none for a null-MX domain (RFC 7505)."""
+    if ctx.dns.null_mx:
+        return
+    for host in ctx.dns.hosts:
+        for address in host.addresses:
+            yield host, address
+
+
+def to_sessions(ctx: Context) -> Iterator[tuple[MxHost, Address, Session]]:
+    """Addresses that were connected to (or tried), with their session."""
+    for host, address in to_addresses(ctx):
+        if address.session is not None:
+            yield host, address, address.session
+
+
+def to_evidence_line(lines: tuple[str, ...]) -> str | None:
+    """The lines of a reply as one evidence string."""
+    return " | ".join(lines) if lines else None
