@@ -1,0 +1,226 @@
+"""CheckStore against real DynamoDB-compatible servers (moto server and dynalite)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bannercheck.codec import to_dict
+from bannercheck.store import (
+    COMPRESS_OVER_BYTES,
+    NOTE_TRIMMED,
+    CheckStore,
+    CursorError,
+    Interval,
+    Requester,
+    Source,
+    Watch,
+    table_definition,
+)
+
+from tests.fixtures.dynamodb import TEMPLATE, DynamoServer, dynamo, table  # noqa: F401
+from tests.fixtures.reports import sample_report
+
+pytestmark = pytest.mark.integration
+
+API = Requester(source=Source.API, api_key_id="key-1")
+SLACK = Requester(source=Source.SLACK, slack_team_id="T1", slack_user_id="U1")
+
+
+@pytest.fixture
+def store(dynamo: DynamoServer, table: str) -> CheckStore:  # noqa: F811
+    return CheckStore(table, client=dynamo.client())
+
+
+def test_table_definition_comes_from_the_template() -> None:
+    spec = table_definition(str(TEMPLATE))
+    assert [k["AttributeName"] for k in spec["KeySchema"]] == ["pk", "sk"]
+    assert {i["IndexName"] for i in spec["LocalSecondaryIndexes"]} == {"by_time"}
+    assert {i["IndexName"] for i in spec["GlobalSecondaryIndexes"]} == {"by_requester"}
+
+
+def test_put_and_get_round_trip(store: CheckStore) -> None:
+    report = sample_report()
+    stored = store.put_check(report, API)
+    assert not stored.compressed
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None
+    assert got.report == report
+    assert got.requester == API
+    assert got.requested_at == stored.requested_at
+
+
+def test_unknown_check_is_none(store: CheckStore) -> None:
+    assert store.get_check("example.test", "01ARZ3NDEKTSV4RRFFQ69G5FAV") is None
+    assert store.latest("example.test") is None
+
+
+def test_second_put_of_same_check_keeps_the_first(store: CheckStore) -> None:
+    report = sample_report()
+    store.put_check(report, API)
+    store.put_check(dataclasses.replace(report, grade="F"), SLACK)
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None and got.report.grade == "B" and got.requester == API
+
+
+def test_history_is_newest_first_and_paginates(store: CheckStore) -> None:
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    reports = [
+        sample_report(checked_at=(base + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"))
+        for i in range(5)
+    ]
+    for r in reversed(reports):  # stored out of order on purpose
+        store.put_check(r, API)
+    store.put_check(sample_report("other.test"), API)
+
+    first = store.history("example.test", limit=2)
+    assert [s.report.check_id for s in first.items] == [reports[4].check_id, reports[3].check_id]
+    assert first.cursor
+    second = store.history("example.test", limit=2, cursor=first.cursor)
+    assert [s.report.check_id for s in second.items] == [reports[2].check_id, reports[1].check_id]
+    third = store.history("example.test", limit=2, cursor=second.cursor)
+    assert [s.report.check_id for s in third.items] == [reports[0].check_id]
+    latest = store.latest("example.test")
+    assert latest is not None and latest.report.check_id == reports[4].check_id
+
+
+def test_history_ignores_other_items_of_the_domain(store: CheckStore) -> None:
+    report = sample_report()
+    store.put_check(report, API)
+    store.record_delivery(report.domain, report.check_id, "slack_channel", ok=True, detail="ok")
+    page = store.history(report.domain)
+    assert [s.report.check_id for s in page.items] == [report.check_id]
+    assert store.deliveries(report.domain, report.check_id)[0]["ok"] is True
+
+
+def test_bad_cursor_is_a_cursor_error(store: CheckStore) -> None:
+    for cursor in ("not-base64!!", "eyJ4IjogMX0", "W10"):  # garbage, {"x": 1}, []
+        with pytest.raises(CursorError):
+            store.history("example.test", cursor=cursor)
+
+
+def test_audit_by_requester(store: CheckStore) -> None:
+    mine = [sample_report(f"d{i}.test") for i in range(3)]
+    for i, r in enumerate(mine):
+        store.put_check(r, API, requested_at=f"2026-12-03T10:00:0{i}.000Z")
+    store.put_check(sample_report("x.test"), SLACK)
+    page = store.by_requester(API)
+    assert [s.report.domain for s in page.items] == ["d2.test", "d1.test", "d0.test"]
+    assert [s.report.domain for s in store.by_requester(SLACK).items] == ["x.test"]
+
+
+def test_large_report_is_compressed(store: CheckStore) -> None:
+    report = sample_report(transcript_lines=3000)
+    stored = store.put_check(report, API)
+    assert stored.stored_bytes > 0 and stored.compressed
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None and got.report == report  # nothing lost
+
+
+def test_report_over_the_item_limit_is_trimmed_with_a_note(store: CheckStore) -> None:
+    # ~1.2 MB of random hex: gzip cannot bring it under 400 KB.
+    report = sample_report(transcript_lines=10_000, random_text=True)
+    stored = store.put_check(report, API)
+    assert NOTE_TRIMMED in stored.report.notes
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None
+    assert NOTE_TRIMMED in got.report.notes
+    assert got.report.findings == report.findings
+    session = got.report.sessions()[0]
+    assert session.transcript == () and session.transcript_truncated
+
+
+def test_small_reports_stay_plain_json(store: CheckStore) -> None:
+    report = sample_report()
+    assert len(str(to_dict(report))) < COMPRESS_OVER_BYTES
+    assert not store.put_check(report, API).compressed
+
+
+def test_retention_sets_ttl(dynamo: DynamoServer, table: str) -> None:  # noqa: F811
+    store = CheckStore(table, client=dynamo.client(), retention_days=7)
+    report = sample_report()
+    store.put_check(report, API)
+    item = dynamo.client().get_item(
+        TableName=table,
+        Key={"pk": {"S": "DOMAIN#example.test"}, "sk": {"S": f"CHECK#{report.check_id}"}},
+    )["Item"]
+    expires = int(item["expires_at"]["N"])
+    assert abs(expires - (time.time() + 7 * 86400)) < 120
+
+
+def test_claim_is_first_come_once(store: CheckStore) -> None:
+    assert store.claim("slack#abc", ttl_s=300)
+    assert not store.claim("slack#abc", ttl_s=300)
+    assert store.claim("slack#other", ttl_s=300)
+    store.release("slack#abc")
+    assert store.claim("slack#abc", ttl_s=300)
+
+
+def test_expired_claim_can_be_taken_again(store: CheckStore) -> None:
+    assert store.claim("k", ttl_s=-1)  # already expired, not yet swept by TTL
+    assert store.claim("k", ttl_s=300)
+    assert not store.claim("k", ttl_s=300)
+
+
+def test_watch_crud(store: CheckStore) -> None:
+    assert list(store.watches()) == []
+    w = store.put_watch(
+        Watch(domain="a.test", interval=Interval.HOURLY, slack_channel="C1", created_by=API)
+    )
+    assert w.next_due and w.created_at
+    store.put_watch(Watch(domain="b.test"))
+    assert store.get_watch("a.test") == w
+    assert [x.domain for x in store.watches()] == ["a.test", "b.test"]
+    assert store.delete_watch("a.test")
+    assert not store.delete_watch("a.test")
+    assert store.get_watch("a.test") is None
+
+
+def test_due_watches_and_advance(store: CheckStore) -> None:
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    iso = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+    store.put_watch(Watch(domain="due.test", next_due=iso(now - timedelta(minutes=5))))
+    store.put_watch(Watch(domain="now.test", next_due=iso(now)))
+    store.put_watch(Watch(domain="later.test", next_due=iso(now + timedelta(minutes=5))))
+    due = list(store.due_watches(now))
+    assert [w.domain for w in due] == ["due.test", "now.test"]
+
+    advanced = store.advance_watch(due[0], now)
+    assert advanced is not None and advanced.next_due == iso(now + timedelta(days=1))
+    # An overlapping tick holding the old value loses.
+    assert store.advance_watch(due[0], now) is None
+    assert [w.domain for w in store.due_watches(now)] == ["now.test"]
+
+
+def test_record_watch_result(store: CheckStore) -> None:
+    store.put_watch(Watch(domain="example.test"))
+    report = sample_report()
+    store.record_watch_result("example.test", report)
+    w = store.get_watch("example.test")
+    assert w is not None and w.last_check_id == report.check_id and w.last_verdict == "warn"
+    store.record_watch_result("gone.test", report)  # no watch: nothing created
+    assert store.get_watch("gone.test") is None
+
+
+def test_domain_named_attribute_query_passes_only_with_placeholders(
+    dynamo: DynamoServer,  # noqa: F811
+    table: str,  # noqa: F811
+) -> None:
+    """Why every expression uses placeholders: DynamoDB rejects reserved words."""
+    client = dynamo.client()
+    from botocore.exceptions import ClientError
+
+    raw = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :p",
+        "FilterExpression": "domain = :d",
+        "ExpressionAttributeValues": {":p": {"S": "WATCH"}, ":d": {"S": "x"}},
+    }
+    if dynamo.backend == "dynalite":
+        with pytest.raises(ClientError, match="reserved keyword"):
+            client.query(**raw)
+    raw["FilterExpression"] = "#d = :d"
+    raw["ExpressionAttributeNames"] = {"#d": "domain"}
+    assert client.query(**raw)["Count"] == 0
