@@ -143,13 +143,12 @@ class _Session:
             raise self.fail(step, StepStatus.NETWORK_ERROR, _oserror_text(exc)) from None
         for line in reply.lines:
             self.rec.add(Direction.RECEIVED, line)
-        if reader.closed:
-            self.replies.setdefault(step.value, reply)
-            raise self.fail(step, StepStatus.CLOSED, "connection closed by the server")
-        if reply.code is None:
-            if not reply.lines:
-                raise self.fail(step, StepStatus.CLOSED, "connection closed by the server")
+        if reply.code is None and reply.lines:
             raise self.fail(step, StepStatus.PROTOCOL_ERROR, "reply does not start with a code")
+        if reader.closed:
+            if reply.lines:
+                self.replies.setdefault(step.value, reply)
+            raise self.fail(step, StepStatus.CLOSED, "connection closed by the server")
         if reply.truncated:
             self.replies[step.value] = reply
             raise self.fail(step, StepStatus.PROTOCOL_ERROR, "reply over the size limits")
