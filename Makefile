@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
+PORT ?= 3000
 
 .PHONY: setup system-deps test lint typecheck unit integration demo run build bench slack tick clean
 
@@ -15,10 +17,16 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[aws,dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps $(NODE_STAMP)
 
 system-deps:
 	bash scripts/install-system-deps.sh
+
+# dynalite (npm): the second DynamoDB implementation of the tests and the local stack.
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null)
+	npm ci --silent --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 # --- quality ---------------------------------------------------------------
 lint: setup
@@ -37,6 +45,26 @@ test: setup lint typecheck
 # --- the lab and the CLI -------------------------------------------------
 demo: setup
 	$(PY) -m tests.lab.demo
+
+# --- the serverless application ---------------------------------------------
+# The local stack: API + Slack endpoint on 127.0.0.1:$(PORT), dynalite, in-process probe.
+# LAB=1 also starts the test lab and checks its domains (no internet needed).
+run: setup
+	PORT=$(PORT) LAB=$(LAB) $(PY) -m bannercheck.local run
+
+# Run the scheduled dispatch once against a running `make run`.
+tick: setup
+	$(PY) -m bannercheck.local tick --port $(PORT)
+
+# sam build: offline, no Docker (the layer is built by layers/bannercheck/Makefile).
+build: setup
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build
+
+template-lint: setup
+	$(VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline} \
+	  $(VENV)/bin/sam validate --lint
 
 clean:
 	rm -rf $(VENV) .aws-sam build .pytest_cache .mypy_cache .ruff_cache
