@@ -16,8 +16,11 @@ from bannercheck.checks.parse import (
     to_greeting_domain,
     to_name,
 )
-from bannercheck.checks.walk import to_evidence_line, to_sessions
-from bannercheck.model import Address, Finding, MxHost, Reply, Session, Step
+from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sessions
+from bannercheck.model import Address, Finding, MxHost, Reply, Session
+
+# How the transport shows control bytes (replies.to_text escapes them as \xNN).
+_CONTROL_RE = re.compile(r"\\x(?:[01][0-9a-f]|7f)")
 
 # Parts of a greeting that change from one connection to the next.
 _VOLATILE_RES = (
@@ -46,18 +49,15 @@ def to_comparable_greeting(reply: Reply) -> str:
     return " ".join(text.split())
 
 
-def _complete(s: Session, greeting: Reply | None) -> Reply | None:
-    if greeting is None or greeting.code is None or not greeting.lines:
-        return None
-    if s.failed_step is Step.GREETING and greeting.code == 220:
-        return None  # cut off mid-greeting: SMTP_NO_BANNER says so
-    return greeting
+def _complete(greeting: Reply | None) -> Reply | None:
+    # A greeting cut off midway is SMTP_NO_BANNER's or SMTP_PROTOCOL_ERROR's business.
+    return greeting if is_complete_reply(greeting) else None
 
 
 def check_greetings(ctx: Context) -> Iterator[Finding]:
     """Code, syntax, name and timing of every greeting received."""
     for host, address, s in to_sessions(ctx):
-        greeting = _complete(s, s.greeting)
+        greeting = _complete(s.greeting)
         if greeting is not None:
             yield from _check_greeting(ctx, host, address, s, greeting)
 
@@ -114,9 +114,15 @@ def _check_greeting(
             evidence=evidence,
         )
     domain = to_greeting_domain(g)
-    if not g.well_formed or domain is None:
+    controls = g.non_ascii and any(_CONTROL_RE.search(line) for line in g.lines)
+    if not g.well_formed or domain is None or controls:
         ok = False
-        why = "mixes codes or separators" if not g.well_formed else "does not start with a domain"
+        if not g.well_formed:
+            why = "mixes codes or separators"
+        elif domain is None:
+            why = "does not start with a domain"
+        else:
+            why = "contains control characters (textstring allows only TAB and printable ASCII)"
         yield c.to_finding(
             c.BANNER_SYNTAX,
             f"The greeting of {who} {why}",
@@ -197,7 +203,7 @@ def check_banner_consistency(ctx: Context) -> Iterator[Finding]:
     """Do all addresses of one MX host greet alike (ignoring volatile parts)?"""
     by_host: dict[str, list[tuple[str, Reply]]] = {}
     for host, _address, s in to_sessions(ctx):
-        greeting = _complete(s, s.greeting)
+        greeting = _complete(s.greeting)
         if greeting is not None and greeting.code == 220:
             by_host.setdefault(host.name, []).append((s.ip, greeting))
     for name, greetings in by_host.items():

@@ -243,7 +243,7 @@ CATALOG: dict[str, CodeInfo] = {
         ),
         _info(
             SMTP_SESSION_DROPPED,
-            WARN,
+            FAIL,
             "The server stopped answering in the middle of the session",
             "RFC 5321 §4.1.1.1",
             "Check the SMTP server logs on {ip} for why it dropped the session after {step}.",
@@ -501,6 +501,15 @@ CATALOG: dict[str, CodeInfo] = {
 }
 
 
+MAX_EVIDENCE_CHARS = 300  # a 1 MB greeting line must not become a 1 MB finding
+
+
+def to_short(text: str | None, limit: int = MAX_EVIDENCE_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
 class _Blank(dict[str, object]):
     """Template values a check did not give render as '?', never KeyError."""
 
@@ -528,10 +537,10 @@ def to_finding(
     return Finding(
         code=code,
         severity=info.severity if severity is None else severity,
-        message=message,
+        message=to_short(message, 2 * MAX_EVIDENCE_CHARS) or "",
         remediation=remediation,
         host=host,
         ip=ip,
-        evidence=evidence,
+        evidence=to_short(evidence),
         rfc=info.rfc,
     )

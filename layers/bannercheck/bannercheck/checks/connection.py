@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from bannercheck.checks import catalog as c
 from bannercheck.checks.context import Context
-from bannercheck.checks.walk import to_evidence_line, to_sessions
+from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sessions
 from bannercheck.model import Direction, Finding, Session, Step, StepStatus
 
 _TLS_STEPS = (Step.STARTTLS, Step.TLS_HANDSHAKE, Step.EHLO_TLS)
@@ -144,15 +144,18 @@ def _check_ending(s: Session, name: str, egress_blocked: bool) -> Iterator[Findi
             evidence=(to_evidence_line(s.greeting.lines) if s.greeting else None)
             or _evidence(s, "greeting from"),
         )
-    elif status in _DROPPED and s.failed_step in (Step.EHLO, Step.HELO):
+    elif status in _DROPPED and s.failed_step in (Step.GREETING, Step.EHLO, Step.HELO):
+        if not _greeted(s):
+            return
+        step = s.failed_step.value.upper() if s.failed_step is not Step.GREETING else "greeting"
+        after = "its greeting" if s.failed_step is Step.GREETING else f"our {step}"
         yield c.to_finding(
             c.SMTP_SESSION_DROPPED,
-            f"{_where(s)} ({name}) stopped answering after our {s.failed_step.value.upper()}"
-            f" ({status.value})",
+            f"{_where(s)} ({name}) stopped answering after {after} ({status.value})",
             host=name,
             ip=s.ip,
-            evidence=_last_received(s) or _evidence(s, s.failed_step.value),
-            step=s.failed_step.value.upper(),
+            evidence=_last_received(s) or _evidence(s, step),
+            step=step,
         )
     elif status is StepStatus.PROTOCOL_ERROR:
         step = s.failed_step.value if s.failed_step else "session"
@@ -165,10 +168,13 @@ def _check_ending(s: Session, name: str, egress_blocked: bool) -> Iterator[Findi
         )
 
 
+def _greeted(s: Session) -> bool:
+    """A 220 greeting came; after a 4xx/5xx one, closing is what RFC 5321 §3.1 expects."""
+    return is_complete_reply(s.greeting) and s.greeting is not None and s.greeting.code == 220
+
+
 def _no_greeting(s: Session) -> bool:
     """The greeting never completed (a complete 4xx/5xx greeting is judged in banner.py)."""
-    g = s.greeting
-    if g is None or not g.lines or g.code is None:
-        return s.failed_step in (None, Step.CONNECT, Step.GREETING)
-    # A 220 greeting that the session still failed on was cut off (e.g. a "220-" stall).
-    return s.failed_step is Step.GREETING and g.code == 220
+    return s.failed_step in (None, Step.CONNECT, Step.GREETING) and not is_complete_reply(
+        s.greeting
+    )

@@ -39,6 +39,8 @@ def check_ehlo(ctx: Context) -> Iterator[Finding]:
         reply = s.ehlo
         if reply is None or reply.code is None:
             continue
+        if s.greeting is None or s.greeting.code != 220:
+            continue  # a 4xx/5xx greeting refuses the session; EHLO answers mean nothing
         who = f"{host.name} ({s.ip})"
         command = s.ehlo_command or "EHLO"
         if reply.code != 250:

@@ -152,38 +152,36 @@ def check_software(ctx: Context) -> Iterator[Finding]:
             continue
         evidence = to_evidence_line(greeting.lines)
         label = f"{software.name} {software.version}" if software.version else software.name
+        # Three separate facts, three findings: the name, the version, known CVEs.
+        yield c.to_finding(
+            c.BANNER_SOFTWARE_DISCLOSED,
+            f"{host.name} ({s.ip}) names its software: {software.name}",
+            host=host.name,
+            ip=s.ip,
+            evidence=evidence,
+        )
+        if software.version is None:
+            continue
+        yield c.to_finding(
+            c.BANNER_VERSION_DISCLOSED,
+            f"{host.name} ({s.ip}) announces its software version: {label}",
+            host=host.name,
+            ip=s.ip,
+            evidence=evidence,
+        )
         vulnerabilities = to_vulnerabilities(software)
         if vulnerabilities:
             cves = sorted({cve for row in vulnerabilities for cve in row.cves})
             fixed = max((row.fixed for row in vulnerabilities), key=_to_numbers)
-            backport = (
-                f" ({software.distribution} packages often carry the fixes"
-                " without changing the version string)"
-                if software.distribution
-                else " (distributions often backport fixes without changing the version string)"
-            )
+            packager = software.distribution or "Distributions"
             yield c.to_finding(
                 c.BANNER_VULNERABLE_VERSION,
-                f"{host.name} ({s.ip}) announces {label}, affected by {', '.join(cves)}{backport}",
+                f"{host.name} ({s.ip}) announces {label}, affected by {', '.join(cves)} "
+                f"(fixed in {fixed}); {packager} packages often backport fixes without "
+                "changing the version string",
+                host=host.name,
+                ip=s.ip,
+                evidence=evidence,
                 software=software.name,
                 fixed=fixed,
-                host=host.name,
-                ip=s.ip,
-                evidence=evidence,
-            )
-        elif software.version:
-            yield c.to_finding(
-                c.BANNER_VERSION_DISCLOSED,
-                f"{host.name} ({s.ip}) announces its software version: {label}",
-                host=host.name,
-                ip=s.ip,
-                evidence=evidence,
-            )
-        else:
-            yield c.to_finding(
-                c.BANNER_SOFTWARE_DISCLOSED,
-                f"{host.name} ({s.ip}) names its software: {label}",
-                host=host.name,
-                ip=s.ip,
-                evidence=evidence,
             )

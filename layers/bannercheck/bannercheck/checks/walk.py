@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bannercheck.checks.context import Context
-from bannercheck.model import Address, MxHost, Session
+from bannercheck.model import Address, MxHost, Reply, Session
 
 
 def to_addresses(ctx: Context) -> Iterator[tuple[MxHost, Address]]:
@@ -27,3 +27,11 @@ def to_sessions(ctx: Context) -> Iterator[tuple[MxHost, Address, Session]]:
 def to_evidence_line(lines: tuple[str, ...]) -> str | None:
     """The lines of a reply as one evidence string."""
     return " | ".join(lines) if lines else None
+
+
+def is_complete_reply(reply: Reply | None) -> bool:
+    """A reply with a code whose last line is final ("NNN" or "NNN text"), not cut off."""
+    if reply is None or reply.code is None or not reply.lines or reply.truncated:
+        return False
+    last = reply.lines[-1]
+    return len(last) == 3 or last[3:4] == " "
