@@ -145,6 +145,10 @@ class Lab:
     def addresses(self, name: str) -> tuple[str, ...]:
         return self.spec.addresses(name)
 
+    def peer_ips(self) -> tuple[str, ...]:
+        """Every lab address with an SMTP server on port 25 (Postfix and scripted peers)."""
+        return tuple(h.ip for h in self.spec.postfix) + tuple(p.ip for p in self.spec.peers)
+
     def connections(self, ip: str) -> int:
         """TCP connections accepted so far by the server on ``ip`` port 25.
 
