@@ -1,0 +1,499 @@
+"""``/bannercheck`` end to end: signed API Gateway events through the real
+``functions/slack/app.py`` handler (Bolt's ``SlackRequestHandler``), the store on
+a moto server, the probe function run in-process by ``invoke_probe`` (local
+mode), and Slack itself replaced by a recording HTTP server on loopback.
+
+The probe really runs: its resolver is a loopback address where nothing
+answers, so checks end quickly as inconclusive DNS failures, which is still a
+full report to store and deliver.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+from bannercheck import invoke, notify
+from bannercheck.store import CheckStore, Interval, Requester, Source, Watch
+
+from tests.fixtures.dynamodb import (
+    CREDENTIALS,
+    REGION,
+    DynamoServer,
+    create_table,
+    free_port,
+    moto_server,
+)
+from tests.slack_mock import reports
+from tests.slack_mock.blocks import assert_valid_message
+from tests.slack_mock.events import action_body, command_body, to_event
+from tests.slack_mock.server import MockSlack, Received
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-0000-token"
+CONTEXT = SimpleNamespace(
+    function_name="bannercheck-slack", invoked_function_arn="arn:aws:lambda:local:0:function:s"
+)
+
+
+@pytest.fixture(scope="module")
+def dynamo() -> Iterator[DynamoServer]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def slack() -> Iterator[MockSlack]:
+    with MockSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def store(dynamo: DynamoServer) -> CheckStore:
+    return CheckStore(
+        create_table(dynamo.client(), f"bc-slack-{uuid.uuid4().hex[:10]}"), dynamo.client()
+    )
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, dynamo: DynamoServer, store: CheckStore, slack: MockSlack
+) -> None:
+    # A resolver address in a /24 of our own where nothing listens: DNS fails fast.
+    dead_resolver = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.53:{free_port()}"
+    variables = {
+        "TABLE_NAME": store.table_name,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamo.url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        "POWERTOOLS_METRICS_NAMESPACE": "bannercheck",
+        "BANNERCHECK_LOCAL": "1",
+        "BANNERCHECK_RESOLVER": dead_resolver,
+        "BANNERCHECK_TIMEOUT": "1.5",
+        "BANNERCHECK_ALLOW_PRIVATE": "1",
+        "BANNERCHECK_DELIVERY_BACKOFF": "0.01",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack.api_url,
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def slack_fn(env: None) -> Iterator[ModuleType]:
+    """functions/slack/app.py, loaded as Lambda loads it, with a fresh app per test."""
+    path = ROOT / "functions" / "slack" / "app.py"
+    spec = importlib.util.spec_from_file_location("slack_fn_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    invoke.wait_local(30)
+
+
+def post(fn: ModuleType, body: str, **event_args: Any) -> dict[str, Any]:
+    response: dict[str, Any] = fn.handler(to_event(body, secret=SECRET, **event_args), CONTEXT)
+    return response
+
+
+def ack_json(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["statusCode"] == 200, response
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    data: dict[str, Any] = json.loads(body)
+    return data
+
+
+def check_id_of(message: dict[str, Any]) -> str:
+    text = json.dumps(message["blocks"])
+    start = text.index("Check `") + len("Check `")
+    return text[start : text.index("`", start)]
+
+
+def delivered(slack: MockSlack, name: str, count: int = 1) -> list[Received]:
+    invoke.wait_local(30)
+    return slack.wait_for(count, path=slack.response_path(name), timeout_s=10)
+
+
+# --- the check: acknowledgement, then the asynchronous findings message ------
+def test_check_is_acknowledged_then_findings_arrive_at_response_url(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    url = slack.response_url("cmd1")
+    ack = ack_json(post(slack_fn, command_body("Bücher.example", response_url=url)))
+
+    assert ack["response_type"] == "ephemeral"
+    assert "Checking *bücher.example*…" in ack["text"]
+    check_id = check_id_of(ack)
+
+    [result] = delivered(slack, "cmd1")
+    message = result.json
+    assert message["response_type"] == "ephemeral"
+    assert message["replace_original"] is False
+    assert_valid_message(message)
+    assert check_id_of({"blocks": message["blocks"][-2:]}) == check_id
+    assert "xn--bcher-kva.example" in message["blocks"][0]["text"]["text"]
+    assert message["blocks"][-1]["elements"][-1]["action_id"] == "bannercheck_share"
+
+    stored = store.get_check("xn--bcher-kva.example", check_id)
+    assert stored is not None and stored.requester.slack_user_id == "U0001"
+    assert stored.requester.source is Source.SLACK
+    [record] = store.deliveries("xn--bcher-kva.example", check_id)
+    assert record["ok"] is True and record["kind"] == "slack_response_url"
+
+
+def test_forged_or_stale_requests_get_401_and_start_nothing(
+    slack_fn: ModuleType, slack: MockSlack
+) -> None:
+    body = command_body("example.com", response_url=slack.response_url("forged"))
+    forged = post(slack_fn, body, signature="v0=" + "0" * 64)
+    stale = post(slack_fn, body, timestamp=int(time.time()) - 6 * 60)
+    other_secret = slack_fn.handler(to_event(body, secret="not-the-secret"), CONTEXT)
+
+    assert [r["statusCode"] for r in (forged, stale, other_secret)] == [401, 401, 401]
+    invoke.wait_local(30)
+    assert slack.requests() == []
+
+
+def test_slack_retry_of_the_same_command_starts_one_check(
+    slack_fn: ModuleType, slack: MockSlack
+) -> None:
+    body = command_body("example.com", response_url=slack.response_url("retry"))
+    first = ack_json(post(slack_fn, body))
+    retried = post(
+        slack_fn, body, headers={"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
+    )
+
+    assert "Checking" in first["text"]
+    assert retried["statusCode"] == 200 and not retried["body"]
+    delivered(slack, "retry")
+    time.sleep(0.2)  # a second delivery, if any, would be on its way by now
+    assert len(slack.requests(slack.response_path("retry"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "explains"),
+    [
+        ("https://example.com/mail", "looks like a URL"),
+        ("postmaster@example.com", "`/bannercheck example.com`"),
+        ("not a domain", "one domain at a time"),
+        ("exa_mple..com", "not a domain I can check"),
+        ("192.0.2.1", "IP address"),
+        ("watch example.com hourly", "`daily` or `weekly`"),
+        ("history", "Which domain?"),
+    ],
+)
+def test_bad_input_gets_a_friendly_ephemeral_explanation(
+    slack_fn: ModuleType, slack: MockSlack, text: str, explains: str
+) -> None:
+    ack = ack_json(post(slack_fn, command_body(text, response_url=slack.response_url("bad"))))
+
+    assert ack["response_type"] == "ephemeral"
+    assert explains in ack["text"]
+    assert_valid_message(ack)
+    invoke.wait_local(30)
+    assert slack.requests() == []
+
+
+@pytest.mark.parametrize("text", ["", "help", "  HELP "])
+def test_help_and_empty_command_show_usage(
+    slack_fn: ModuleType, slack: MockSlack, text: str
+) -> None:
+    ack = ack_json(post(slack_fn, command_body(text, response_url=slack.response_url("help"))))
+
+    assert ack["response_type"] == "ephemeral"
+    assert "/bannercheck watch example.com [daily|weekly]" in json.dumps(ack["blocks"])
+    assert_valid_message(ack)
+
+
+# --- watches and history ----------------------------------------------------
+def test_watch_list_and_unwatch_from_a_channel(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    url = slack.response_url("w")
+    watched = ack_json(post(slack_fn, command_body("watch Example.COM weekly", response_url=url)))
+    assert watched["response_type"] == "in_channel"
+    assert "weekly" in watched["text"] and "<#C0001>" in json.dumps(watched["blocks"])
+    watch = store.get_watch("example.com")
+    assert watch is not None
+    assert (watch.interval, watch.slack_channel, watch.slack_team_id) == (
+        Interval.WEEKLY,
+        "C0001",
+        "T0001",
+    )
+
+    elsewhere = ack_json(
+        post(slack_fn, command_body("watch example.com", response_url=url, channel_id="C0002"))
+    )
+    assert "already watched from <#C0001>" in elsewhere["text"]
+
+    listed = ack_json(post(slack_fn, command_body("watches", response_url=url)))
+    assert "*example.com* — weekly" in listed["text"]
+    other = ack_json(post(slack_fn, command_body("watches", response_url=url, channel_id="C0002")))
+    assert "No domain is watched" in other["text"]
+
+    gone = ack_json(post(slack_fn, command_body("unwatch example.com", response_url=url)))
+    assert "no longer watched" in gone["text"]
+    assert store.get_watch("example.com") is None
+
+
+def test_watch_from_a_direct_message_alerts_the_user(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    body = command_body(
+        "watch example.org", response_url=slack.response_url("dm"), channel_id="D0001"
+    )
+    ack_json(post(slack_fn, body))
+    watch = store.get_watch("example.org")
+    assert watch is not None and watch.slack_channel == "U0001"
+
+
+def test_history_lists_checks_with_what_changed(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    requester = Requester(source=Source.SLACK, slack_team_id="T0001", slack_user_id="U0001")
+    older = reports.clean()
+    newer = reports.report(
+        "clean.example",
+        reports.failures().dns.hosts,
+        reports.failures().findings,
+        verdict=reports.Verdict.FAIL,
+        grade="D",
+        check_id="01JEXAMPLE000000000000000Z",
+        checked_at="2026-12-04T18:00:00.000Z",
+    )
+    store.put_check(older, requester)
+    store.put_check(newer, requester)
+
+    ack = ack_json(
+        post(slack_fn, command_body("history clean.example", response_url=slack.response_url("h")))
+    )
+
+    assert ack["response_type"] == "ephemeral"
+    assert_valid_message(ack)
+    text = json.dumps(ack["blocks"], ensure_ascii=False)
+    assert text.index(newer.check_id) < text.index(older.check_id)  # newest first
+    assert "*New fail* `STARTTLS_MISSING`" in text
+    assert "*Banner changed* on" not in text  # other host names: not the same hosts
+    none = ack_json(
+        post(
+            slack_fn, command_body("history unknown.example", response_url=slack.response_url("h"))
+        )
+    )
+    assert "No checks of *unknown.example*" in json.dumps(none["blocks"])
+
+
+# --- buttons ------------------------------------------------------------------
+def test_share_button_posts_the_stored_result_in_channel(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    report = reports.failures()
+    store.put_check(report, Requester(source=Source.SLACK))
+    url = slack.response_url("share")
+    value = f"{report.domain} {report.check_id}"
+
+    response = post(slack_fn, action_body("bannercheck_share", value, response_url=url))
+    again = post(slack_fn, action_body("bannercheck_share", value, response_url=url))
+
+    assert response["statusCode"] == 200 and again["statusCode"] == 200
+    [shared] = slack.wait_for(1, path=slack.response_path("share"))
+    time.sleep(0.2)
+    assert len(slack.requests(slack.response_path("share"))) == 1  # the double click
+    message = shared.json
+    assert message["response_type"] == "in_channel"
+    assert message["replace_original"] is False
+    assert_valid_message(message)
+    assert "shared by <@U0001>" in json.dumps(message["blocks"])
+    assert all(e["action_id"] != "bannercheck_share" for e in message["blocks"][-1]["elements"])
+
+
+def test_rerun_clicked_twice_starts_one_check(slack_fn: ModuleType, slack: MockSlack) -> None:
+    url = slack.response_url("rerun")
+    for _ in range(2):
+        response = post(slack_fn, action_body("bannercheck_rerun", "example.net", response_url=url))
+        assert response["statusCode"] == 200
+
+    posts = delivered(slack, "rerun", count=2)  # "Checking…" and the result
+    time.sleep(0.2)
+    posts = slack.requests(slack.response_path("rerun"))
+    assert len(posts) == 2
+    assert "Checking *example.net*" in posts[0].json["text"]
+    assert posts[1].json["blocks"][0]["type"] == "header"
+
+
+def test_watch_daily_button_creates_a_watch(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    url = slack.response_url("wd")
+    post(slack_fn, action_body("bannercheck_watch_daily", "example.com", response_url=url))
+
+    [reply] = slack.wait_for(1, path=slack.response_path("wd"))
+    assert reply.json["response_type"] == "in_channel"
+    watch = store.get_watch("example.com")
+    assert watch is not None and watch.interval is Interval.DAILY
+
+
+# --- delivery: retries and their record ------------------------------------------
+def test_failed_delivery_is_retried_and_recorded(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    report = reports.clean()
+    store.put_check(report, Requester(source=Source.SLACK))
+    slack.fail_next(slack.response_path("flaky"), 2, status=503)
+
+    outcome = notify.deliver(
+        report, {"kind": "slack_response_url", "url": slack.response_url("flaky")}, store=store
+    )
+
+    assert outcome is not None and outcome.ok and outcome.attempts == 3
+    assert len(slack.requests(slack.response_path("flaky"))) == 3
+    [record] = store.deliveries(report.domain, report.check_id)
+    assert record["ok"] is True and "after 3 attempt(s)" in record["detail"]
+
+
+def test_delivery_that_keeps_failing_is_recorded_as_failed(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    report = reports.clean()
+    slack.fail_next(slack.response_path("down"), 100, status=500)
+    policy = notify.DeliveryPolicy(attempts=3, backoff_s=0.01)
+
+    outcome = notify.deliver(
+        report,
+        {"kind": "slack_response_url", "url": slack.response_url("down")},
+        store=store,
+        policy=policy,
+    )
+
+    assert outcome is not None and not outcome.ok
+    [record] = store.deliveries(report.domain, report.check_id)
+    assert record["ok"] is False and record["detail"] == "HTTP 500 after 3 attempt(s)"
+
+
+def test_client_errors_are_not_retried(slack: MockSlack, store: CheckStore, env: None) -> None:
+    report = reports.clean()
+    slack.fail_next(slack.response_path("expired"), 100, status=404, body="expired_url")
+
+    outcome = notify.deliver(
+        report, {"kind": "slack_response_url", "url": slack.response_url("expired")}, store=store
+    )
+
+    assert outcome is not None and not outcome.ok and outcome.attempts == 1
+
+
+def test_response_url_must_be_slack_inside_lambda(
+    slack: MockSlack, store: CheckStore, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    report = reports.clean()
+
+    outcome = notify.deliver(
+        report, {"kind": "slack_response_url", "url": slack.response_url("x")}, store=store
+    )
+
+    assert outcome is not None and not outcome.ok and outcome.attempts == 0
+    assert slack.requests() == []
+
+
+# --- change alerts of scheduled checks ----------------------------------------------
+def _watch(channel: str = "C0WATCH") -> Watch:
+    return Watch(domain="clean.example", slack_channel=channel, slack_team_id="T0001")
+
+
+def test_change_alert_posts_once_to_the_watch_channel(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    before = reports.clean()
+    after = reports.report(
+        "clean.example",
+        (
+            reports.mx(
+                "mx1.clean.example",
+                10,
+                ("192.0.2.10",),
+                starttls=False,
+                greeting="mx1 ESMTP Exim 4.96",
+            ),
+        ),
+        (
+            reports.finding(
+                "STARTTLS_MISSING", reports.Severity.FAIL, "No STARTTLS.", "mx1.clean.example"
+            ),
+        ),
+        verdict=reports.Verdict.FAIL,
+        grade="F",
+        check_id="01JEXAMPLE00000000000000AB",
+    )
+
+    changes = notify.alert_changes(before, after, _watch(), store=store)
+
+    assert changes is not None and changes.changed
+    [posted] = slack.wait_for(1, path="/api/chat.postMessage")
+    assert posted.headers["authorization"] == f"Bearer {BOT_TOKEN}"
+    message = posted.json
+    assert message["channel"] == "C0WATCH"
+    assert_valid_message(message)
+    text = json.dumps(message["blocks"], ensure_ascii=False)
+    assert "*New fail* `STARTTLS_MISSING`" in text
+    assert "*STARTTLS gone* on mx1.clean.example" in text
+    assert "*Banner changed* on mx1.clean.example" in text
+    assert "pass → fail" in text
+    [record] = store.deliveries(after.domain, after.check_id)
+    assert record["kind"] == "slack_alert" and record["ok"] is True
+
+
+def test_no_alert_when_nothing_changed(slack: MockSlack, store: CheckStore, env: None) -> None:
+    same = reports.clean()
+    again = reports.report(
+        same.domain,
+        same.dns.hosts,
+        same.findings,
+        verdict=same.verdict,
+        grade=same.grade,
+        check_id="01JEXAMPLE00000000000000CD",
+    )
+
+    assert notify.alert_changes(same, again, _watch(), store=store) is None
+    assert notify.alert_changes(None, again, _watch(), store=store) is None
+    assert slack.requests() == []
+
+
+def test_alert_to_a_channel_the_bot_cannot_post_in_is_recorded(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    before, after = reports.clean(), reports.failures()
+    after = reports.report(
+        before.domain,
+        after.dns.hosts,
+        after.findings,
+        verdict=after.verdict,
+        grade="D",
+        check_id="01JEXAMPLE00000000000000EF",
+    )
+
+    notify.alert_changes(before, after, _watch(channel=""), store=store)
+    assert slack.requests() == []  # no channel: nothing to post to
+
+    slack.fail_next(
+        "/api/chat.postMessage", 1, status=200, body='{"ok": false, "error": "not_in_channel"}'
+    )
+    notify.alert_changes(before, after, _watch(), store=store)
+    [record] = store.deliveries(after.domain, after.check_id)
+    assert record["ok"] is False
+    assert record["detail"] == "not_in_channel after 1 attempt(s)"  # not retried
