@@ -1,0 +1,225 @@
+"""The audit trail: every request, allowed or refused, and every erasure.
+
+A record says who asked (ids only: Slack team/user, API key id, schedule name —
+never names or e-mail addresses), from where (Slack, API, schedule), for which
+domain, what was decided and why, the check id, and when. Records live in the
+checks table under ``AUDIT#<day>`` and expire with the same retention (TTL).
+
+Example::
+
+    trail = AuditTrail(store)
+    trail.record(requester, "example.com", action="check", allowed=True,
+                 decision="open", check_id=check_id)
+    print(to_csv(trail.records(since, until)))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from bannercheck.ids import new_check_id
+from bannercheck.store import PK, SK, TTL, CheckStore, Requester
+
+MAX_EXPORT_DAYS = 92
+MAX_EXPORT_RECORDS = 10_000
+
+
+class Action(str, Enum):
+    CHECK = "check"
+    WATCH = "watch"
+    VERIFY = "verify"  # asked what to publish
+    ERASE = "erase"
+    EXPORT = "export"  # an admin read the trail
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    audit_id: str
+    at: str  # ISO 8601 UTC, milliseconds
+    source: str  # slack / api / schedule / cli
+    principal: str  # "T…:U…", API key id, schedule name
+    domain: str
+    action: str
+    allowed: bool
+    decision: str  # policy.Reason value
+    check_id: str | None = None
+    detail: str = ""
+    slack_team_id: str | None = None
+    slack_user_id: str | None = None
+    api_key_id: str | None = None
+
+
+CSV_FIELDS = tuple(AuditRecord.__dataclass_fields__)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _s(v: str) -> dict[str, str]:
+    return {"S": v}
+
+
+class AuditTrail:
+    """Audit records in ``store``'s table, with its client and retention."""
+
+    def __init__(self, store: CheckStore) -> None:
+        self.store = store
+
+    def record(
+        self,
+        requester: Requester,
+        domain: str,
+        *,
+        action: Action | str,
+        allowed: bool,
+        decision: str,
+        check_id: str | None = None,
+        detail: str = "",
+        at: datetime | None = None,
+    ) -> AuditRecord:
+        when = at or datetime.now(UTC)
+        rec = AuditRecord(
+            audit_id=new_check_id(),
+            at=_iso(when),
+            source=requester.source.value,
+            principal=requester.principal,
+            domain=domain,
+            action=Action(action).value,
+            allowed=allowed,
+            decision=decision,
+            check_id=check_id,
+            detail=detail[:500],
+            slack_team_id=requester.slack_team_id,
+            slack_user_id=requester.slack_user_id,
+            api_key_id=requester.api_key_id,
+        )
+        item: dict[str, Any] = {
+            PK: _s(f"AUDIT#{rec.at[:10]}"),
+            SK: _s(f"{rec.at}#{rec.audit_id}"),
+            TTL: {"N": str(int(time.time()) + self.store.retention_days * 86400)},
+            "kind": _s("audit"),
+            "record": _s(json.dumps(asdict(rec), separators=(",", ":"))),
+        }
+        self.store.client.put_item(TableName=self.store.table_name, Item=item)
+        return rec
+
+    def records(
+        self, since: datetime, until: datetime, *, limit: int = MAX_EXPORT_RECORDS
+    ) -> list[AuditRecord]:
+        """Records with ``since <= at < until``, oldest first (one query per day)."""
+        if until <= since:
+            return []
+        if until - since > timedelta(days=MAX_EXPORT_DAYS):
+            raise ValueError(f"export at most {MAX_EXPORT_DAYS} days at a time")
+        out: list[AuditRecord] = []
+        for day in _days(since, until):
+            for rec in self._day(day, _iso(since), _iso(until)):
+                out.append(rec)
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def _day(self, day: date, low: str, high: str) -> Iterator[AuditRecord]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.store.table_name,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+            "ExpressionAttributeValues": {
+                ":pk": _s(f"AUDIT#{day.isoformat()}"),
+                ":lo": _s(low),
+                ":hi": _s(high),
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.store.client.query(**kwargs)
+            for item in page.get("Items", []):
+                rec = to_record(json.loads(item["record"]["S"]))
+                if rec.at < high:  # BETWEEN is inclusive
+                    yield rec
+            if not page.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _days(since: datetime, until: datetime) -> Iterator[date]:
+    day = since.astimezone(UTC).date()
+    last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def to_record(data: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(**{k: data.get(k) for k in CSV_FIELDS})  # type: ignore[arg-type]
+
+
+def to_json(records: Iterable[AuditRecord]) -> str:
+    return json.dumps({"records": [asdict(r) for r in records]}, separators=(",", ":"))
+
+
+def to_csv(records: Iterable[AuditRecord]) -> str:
+    """RFC 4180 CSV with a header row; cells that a spreadsheet would run are defused."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for rec in records:
+        row = asdict(rec)
+        writer.writerow([_cell(row[f]) for f in CSV_FIELDS])
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # CSV injection: a domain or detail starting with = + - @ would be a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def erase_domain(store: CheckStore, domain: str, requester: Requester) -> int:
+    """Delete every stored check (and delivery record) of ``domain``; record the erasure.
+
+    The audit trail keeps its records (they show who checked what, which is
+    why it exists); the erasure is one of them. Returns the items deleted.
+    """
+    client = store.client
+    deleted = 0
+    kwargs: dict[str, Any] = {
+        "TableName": store.table_name,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
+        "ExpressionAttributeValues": {":pk": _s(f"DOMAIN#{domain}")},
+        "ProjectionExpression": "#pk, #sk",
+        "ConsistentRead": True,
+    }
+    while True:
+        page = client.query(**kwargs)
+        for item in page.get("Items", []):
+            client.delete_item(TableName=store.table_name, Key={PK: item[PK], SK: item[SK]})
+            deleted += 1
+        if not page.get("LastEvaluatedKey"):
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    if store.delete_watch(domain):
+        deleted += 1
+    AuditTrail(store).record(
+        requester,
+        domain,
+        action=Action.ERASE,
+        allowed=True,
+        decision="erased",
+        detail=f"{deleted} stored items deleted",
+    )
+    return deleted

@@ -1,0 +1,357 @@
+"""Who may check which domain: the deployment's policy, allowlists, opt-outs.
+
+``BANNERCHECK_POLICY`` picks the mode:
+
+- ``open`` (default): any public domain; the probe only ever takes non-intrusive steps.
+- ``allowlist``: only listed domains (``example.com``) or suffixes (``.example.com``:
+  the domain and every name below it), globally or per Slack workspace / API key.
+- ``verified``: the domain publishes ``_bannercheck.<domain> TXT "<token>"`` with the
+  token issued to the requester's workspace or API key.
+
+The opt-out list (owners who asked not to be probed) always wins, in every mode.
+:func:`check_policy` is the pure judgement; :func:`authorize` adds the one DNS
+lookup the ``verified`` mode needs.
+
+Example::
+
+    config = policy_from_env()
+    decision = authorize("example.com", requester, config, settings)
+    if not decision.allowed:
+        print(decision.message, decision.how_to)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bannercheck.audit import Action, AuditTrail
+from bannercheck.ids import new_check_id
+from bannercheck.model import DnsStatus
+from bannercheck.ratelimit import Outcome, RateLimiter, RateLimits, limits_from_env
+from bannercheck.settings import Settings
+from bannercheck.store import CheckStore, Requester, Source, StoredCheck
+from bannercheck.verification import (
+    VerificationLookup,
+    resolve_verification,
+    to_record_name,
+    to_token,
+)
+
+
+class PolicyMode(str, Enum):
+    OPEN = "open"
+    ALLOWLIST = "allowlist"
+    VERIFIED = "verified"
+
+
+class Reason(str, Enum):
+    """Why a request was allowed or refused (stored in the audit trail)."""
+
+    OPEN = "open"
+    ALLOWLISTED = "allowlisted"
+    VERIFIED = "verified"
+    SCHEDULED = "scheduled"  # a watch, authorised when it was created
+    OPTED_OUT = "opted_out"
+    NOT_ALLOWLISTED = "not_allowlisted"
+    NOT_VERIFIED = "not_verified"
+    VERIFICATION_UNAVAILABLE = "verification_unavailable"  # DNS failed: try again
+    RATE_LIMITED = "rate_limited"
+    CACHED = "cached"
+    ERASED = "erased"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One answer to "may this requester check this domain?"."""
+
+    allowed: bool
+    reason: Reason
+    message: str  # one sentence for the requester
+    how_to: str = ""  # how to get permission, when refused
+    txt_name: str | None = None  # verified mode: what to publish
+    txt_value: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    mode: PolicyMode = PolicyMode.OPEN
+    allowlist: tuple[str, ...] = ()  # for every requester
+    # Per scope: "slack:<team id>" or "api:<api key id>".
+    allowlists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    opt_out: tuple[str, ...] = ()
+    verify_secret: str = field(default="", repr=False)  # never printed or logged
+    contact: str = "the administrator of this bannercheck deployment"
+
+
+class PolicyConfigError(ValueError):
+    """A policy setting that cannot be understood; the message names it."""
+
+
+def _entries(text: str) -> tuple[str, ...]:
+    return tuple(
+        e.strip().lower().rstrip(".") for e in text.replace(";", ",").split(",") if e.strip()
+    )
+
+
+def policy_from_env(environ: Mapping[str, str] | None = None) -> PolicyConfig:
+    """``BANNERCHECK_POLICY``, ``_ALLOWLIST``, ``_ALLOWLISTS`` (JSON), ``_OPT_OUT``,
+    ``_VERIFY_SECRET``, ``_POLICY_CONTACT``."""
+    env = os.environ if environ is None else environ
+    raw_mode = (env.get("BANNERCHECK_POLICY") or "open").strip().lower()
+    try:
+        mode = PolicyMode(raw_mode)
+    except ValueError:
+        choices = ", ".join(m.value for m in PolicyMode)
+        raise PolicyConfigError(f"BANNERCHECK_POLICY={raw_mode!r}: use one of {choices}") from None
+    scoped: dict[str, tuple[str, ...]] = {}
+    if env.get("BANNERCHECK_ALLOWLISTS"):
+        try:
+            data = json.loads(env["BANNERCHECK_ALLOWLISTS"])
+        except ValueError as exc:
+            raise PolicyConfigError("BANNERCHECK_ALLOWLISTS is not JSON") from exc
+        if not isinstance(data, dict):
+            raise PolicyConfigError('BANNERCHECK_ALLOWLISTS must be {"slack:T…": ["example.com"]}')
+        for scope, names in data.items():
+            if isinstance(names, str):
+                names = [names]
+            if not isinstance(names, list):
+                raise PolicyConfigError(f"BANNERCHECK_ALLOWLISTS[{scope!r}] must be a list")
+            scoped[str(scope)] = _entries(",".join(str(n) for n in names))
+    config = PolicyConfig(
+        mode=mode,
+        allowlist=_entries(env.get("BANNERCHECK_ALLOWLIST", "")),
+        allowlists=scoped,
+        opt_out=_entries(env.get("BANNERCHECK_OPT_OUT", "")),
+        verify_secret=env.get("BANNERCHECK_VERIFY_SECRET", ""),
+        contact=env.get("BANNERCHECK_POLICY_CONTACT") or PolicyConfig.contact,
+    )
+    if mode is PolicyMode.VERIFIED and not config.verify_secret:
+        raise PolicyConfigError("BANNERCHECK_POLICY=verified needs BANNERCHECK_VERIFY_SECRET")
+    return config
+
+
+def to_scope(requester: Requester) -> str | None:
+    """The scope tokens and allowlists belong to: a workspace or an API key."""
+    if requester.source is Source.SLACK and requester.slack_team_id:
+        return f"slack:{requester.slack_team_id}"
+    if requester.source is Source.API and requester.api_key_id:
+        return f"api:{requester.api_key_id}"
+    return None
+
+
+def matches(domain: str, entry: str) -> bool:
+    """``example.com`` matches itself; ``.example.com`` also every name below it.
+
+    >>> matches("mx.example.com", ".example.com"), matches("mx.example.com", "example.com")
+    (True, False)
+    """
+    domain = domain.lower().rstrip(".")
+    if entry.startswith("."):
+        base = entry[1:]
+        return domain == base or domain.endswith(entry)
+    return domain == entry
+
+
+def is_opted_out(domain: str, config: PolicyConfig) -> bool:
+    """An owner's opt-out covers the domain and every name below it."""
+    return any(matches(domain, e if e.startswith(".") else "." + e) for e in config.opt_out)
+
+
+def to_verification_instructions(
+    domain: str, requester: Requester, config: PolicyConfig
+) -> Decision:
+    """What this requester must publish to prove control of ``domain`` (no DNS)."""
+    scope = to_scope(requester)
+    if scope is None or not config.verify_secret:
+        return Decision(
+            allowed=False,
+            reason=Reason.NOT_VERIFIED,
+            message="Domain verification is only available to Slack workspaces and API keys "
+            "of a deployment with a verification secret.",
+            how_to=f"Ask {config.contact}.",
+        )
+    name = to_record_name(domain)
+    value = to_token(config.verify_secret, scope)
+    return Decision(
+        allowed=False,
+        reason=Reason.NOT_VERIFIED,
+        message=f"To prove you control {domain}, publish a TXT record {name} "
+        f'with the value "{value}".',
+        how_to=f'Publish {name}. 3600 IN TXT "{value}", wait for DNS to update, then try again.',
+        txt_name=name,
+        txt_value=value,
+    )
+
+
+def check_policy(
+    domain: str,
+    requester: Requester,
+    config: PolicyConfig,
+    verification: VerificationLookup | None = None,
+) -> Decision:
+    """The judgement, pure: ``verification`` is the TXT lookup (verified mode only)."""
+    if is_opted_out(domain, config):
+        return Decision(
+            allowed=False,
+            reason=Reason.OPTED_OUT,
+            message=f"The owner of {domain} asked not to be checked by this service.",
+            how_to=f"If you own {domain} and want checks again, ask {config.contact} "
+            "to remove it from the opt-out list.",
+        )
+    if requester.source is Source.SCHEDULE:
+        return Decision(True, Reason.SCHEDULED, "A watch, allowed when it was created.")
+    if config.mode is PolicyMode.OPEN:
+        return Decision(True, Reason.OPEN, "Any public domain may be checked.")
+    if config.mode is PolicyMode.ALLOWLIST:
+        scope = to_scope(requester)
+        entries = config.allowlist + (config.allowlists.get(scope, ()) if scope else ())
+        if any(matches(domain, e) for e in entries):
+            return Decision(True, Reason.ALLOWLISTED, f"{domain} is on the allowlist.")
+        who = "your Slack workspace" if requester.source is Source.SLACK else "your API key"
+        return Decision(
+            allowed=False,
+            reason=Reason.NOT_ALLOWLISTED,
+            message=f"{domain} is not on the list of domains {who} may check.",
+            how_to=f"Ask {config.contact} to add {domain} (or .{domain} for its subdomains) "
+            f"to the allowlist for {scope or who}.",
+        )
+    instructions = to_verification_instructions(domain, requester, config)
+    if instructions.txt_value is None:
+        return instructions
+    if verification is None or verification.status.inconclusive:
+        status = verification.status.value if verification else "not looked up"
+        return Decision(
+            allowed=False,
+            reason=Reason.VERIFICATION_UNAVAILABLE,
+            message=f"The verification record {instructions.txt_name} could not be read "
+            f"({status}).",
+            how_to="Try again in a minute. " + instructions.how_to,
+            txt_name=instructions.txt_name,
+            txt_value=instructions.txt_value,
+        )
+    if verification.status is DnsStatus.OK and instructions.txt_value in verification.texts:
+        return Decision(True, Reason.VERIFIED, f"{domain} is verified for {to_scope(requester)}.")
+    return Decision(
+        allowed=False,
+        reason=Reason.NOT_VERIFIED,
+        message=f"{domain} is not verified for you: {instructions.txt_name} does not hold "
+        "your token.",
+        how_to=instructions.how_to,
+        txt_name=instructions.txt_name,
+        txt_value=instructions.txt_value,
+    )
+
+
+def authorize(
+    domain: str, requester: Requester, config: PolicyConfig, settings: Settings
+) -> Decision:
+    """:func:`check_policy` with the TXT lookup done when (and only when) it matters."""
+    verification = None
+    if (
+        config.mode is PolicyMode.VERIFIED
+        and requester.source is not Source.SCHEDULE
+        and not is_opted_out(domain, config)
+        and to_scope(requester) is not None
+        and config.verify_secret
+    ):
+        verification = resolve_verification(domain, settings)
+    return check_policy(domain, requester, config, verification)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request that may go ahead: run ``check_id`` now, or answer with ``cached``."""
+
+    check_id: str
+    decision: Decision
+    cached: StoredCheck | None = None
+
+
+def admit_request(
+    domain: str,
+    requester: Requester,
+    *,
+    store: CheckStore,
+    settings: Settings,
+    config: PolicyConfig | None = None,
+    limits: RateLimits | None = None,
+    action: Action = Action.CHECK,
+) -> Admission:
+    """The point of decision for every front: policy, then rate limits, all recorded.
+
+    Raises ``RefusedError`` (policy, opt-out) or ``RateLimitedError`` from
+    ``bannercheck.probe_job``; their message says why and how to get permission.
+    ``action=Action.WATCH`` applies the policy only (creating a watch probes nothing).
+    """
+    from bannercheck.probe_job import RateLimitedError, RefusedError
+
+    config = config if config is not None else policy_from_env()
+    trail = AuditTrail(store)
+    decision = authorize(domain, requester, config, settings)
+    if not decision.allowed:
+        trail.record(
+            requester,
+            domain,
+            action=action,
+            allowed=False,
+            decision=decision.reason.value,
+            detail=decision.message,
+        )
+        raise RefusedError(f"{decision.message} {decision.how_to}".strip())
+    if action is not Action.CHECK:
+        trail.record(requester, domain, action=action, allowed=True, decision=decision.reason.value)
+        return Admission(check_id="", decision=decision)
+    limiter = RateLimiter(store, limits if limits is not None else limits_from_env())
+    rate = limiter.admit(domain, requester)
+    if rate.kind is Outcome.LIMITED:
+        trail.record(
+            requester,
+            domain,
+            action=action,
+            allowed=False,
+            decision=Reason.RATE_LIMITED.value,
+            detail=rate.message,
+        )
+        raise RateLimitedError(rate.message, retry_after_s=rate.retry_after_s)
+    if rate.cached is not None:
+        cached_id = rate.cached.report.check_id
+        trail.record(
+            requester,
+            domain,
+            action=action,
+            allowed=True,
+            decision=Reason.CACHED.value,
+            check_id=cached_id,
+            detail=rate.message,
+        )
+        return Admission(check_id=cached_id, decision=decision, cached=rate.cached)
+    check_id = new_check_id()
+    trail.record(
+        requester,
+        domain,
+        action=action,
+        allowed=True,
+        decision=decision.reason.value,
+        check_id=check_id,
+    )
+    return Admission(check_id=check_id, decision=decision)
+
+
+def verify_instructions(
+    domain: str, requester: Requester, *, store: CheckStore, config: PolicyConfig | None = None
+) -> Decision:
+    """What to publish to verify ``domain`` (``/bannercheck verify``, the API); recorded."""
+    config = config if config is not None else policy_from_env()
+    decision = to_verification_instructions(domain, requester, config)
+    AuditTrail(store).record(
+        requester,
+        domain,
+        action=Action.VERIFY,
+        allowed=decision.txt_value is not None,
+        decision=decision.reason.value,
+    )
+    return decision
