@@ -1,0 +1,351 @@
+"""Connection findings: how each session ended, and the probe's own egress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+from bannercheck.checks import Context, run_checks
+from bannercheck.checks import catalog as c
+from bannercheck.model import Direction, Severity, Step, StepStatus, Timings, TranscriptLine
+
+from tests.unit.builders import (
+    address,
+    assert_case,
+    by_code,
+    clean_domain,
+    codes,
+    context,
+    dns,
+    ended,
+    good_host,
+    host,
+    reply,
+    with_session,
+)
+
+# fail, warn, note (info), inconclusive
+F, W, N, Q = Severity.FAIL, Severity.WARN, Severity.INFO, Severity.INCONCLUSIVE
+MX1, IP1 = "mx1.example.com", "192.0.2.10"
+
+
+def _ended(status: StepStatus, step: Step, **changes: object) -> Callable[[], Context]:
+    """The clean domain with its first session ended early."""
+
+    def build() -> Context:
+        ctx = clean_domain()
+        first = ended(MX1, IP1, status, step, **changes)
+        h = replace(ctx.dns.hosts[0], addresses=(address(IP1, first, ptr=MX1),))
+        return replace(ctx, dns=replace(ctx.dns, hosts=(h, *ctx.dns.hosts[1:])))
+
+    return build
+
+
+def _all(status: StepStatus) -> Context:
+    """Every address of a two-host domain ended at connect with ``status``."""
+    hosts = [
+        host(name, address(ip, ended(name, ip, status, Step.CONNECT), ptr=name))
+        for name, ip in ((MX1, IP1), ("mx2.example.com", "2001:db8::25"))
+    ]
+    return context(dns(*hosts))
+
+
+def _mixed_timeout_refused() -> Context:
+    return context(
+        dns(
+            host(MX1, address(IP1, ended(MX1, IP1, StepStatus.CONNECTION_TIMEOUT, Step.CONNECT))),
+            host(
+                "mx2.example.com",
+                address(
+                    "192.0.2.20",
+                    ended(
+                        "mx2.example.com", "192.0.2.20", StepStatus.CONNECTION_REFUSED, Step.CONNECT
+                    ),
+                ),
+            ),
+        )
+    )
+
+
+def _timeout_among_good() -> Context:
+    return context(
+        dns(
+            host(MX1, address(IP1, ended(MX1, IP1, StepStatus.CONNECTION_TIMEOUT, Step.CONNECT))),
+            good_host("mx2.example.com", "192.0.2.20"),
+        )
+    )
+
+
+def _greeted_then(status: StepStatus, step: Step) -> Callable[[], Context]:
+    greeting = reply(f"220 {MX1} ESMTP Postfix")
+    return _ended(status, step, greeting=greeting)
+
+
+def _not_attempted(public: bool, allow: bool) -> Context:
+    sess = ended(MX1, IP1, StepStatus.NOT_ATTEMPTED, Step.CONNECT, error="deadline reached")
+    h = host(MX1, address(IP1, sess, ptr=MX1, public=public))
+    return context(dns(h, good_host("mx2.example.com", "192.0.2.20")), allow_private=allow)
+
+
+def _slow() -> Context:
+    return with_session(clean_domain(), timings=Timings(connect_ms=1.0, greeting_ms=9000.0))
+
+
+GARBAGE = (TranscriptLine(1.0, Direction.RECEIVED, "\\x16\\x03\\x01\\x00\\xa5 binary"),)
+
+CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
+    (
+        "refused",
+        _ended(StepStatus.CONNECTION_REFUSED, Step.CONNECT),
+        c.SMTP_CONNECT_REFUSED,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "reset-at-connect",
+        _ended(StepStatus.CONNECTION_RESET, Step.CONNECT),
+        c.SMTP_CONNECT_REFUSED,
+        F,
+        MX1,
+        IP1,
+    ),
+    ("clean-not-refused", clean_domain, c.SMTP_CONNECT_REFUSED, None, None, None),
+    ("timeout-among-good", _timeout_among_good, c.SMTP_CONNECT_TIMEOUT, W, MX1, IP1),
+    ("timeout-among-good-no-egress", _timeout_among_good, c.PROBE_EGRESS_BLOCKED, None, None, None),
+    (
+        "all-timeout-egress",
+        lambda: _all(StepStatus.CONNECTION_TIMEOUT),
+        c.PROBE_EGRESS_BLOCKED,
+        Q,
+        None,
+        None,
+    ),
+    (
+        "all-timeout-servers-not-blamed",
+        lambda: _all(StepStatus.CONNECTION_TIMEOUT),
+        c.SMTP_CONNECT_TIMEOUT,
+        N,
+        MX1,
+        IP1,
+    ),
+    ("refused-proves-path", _mixed_timeout_refused, c.PROBE_EGRESS_BLOCKED, None, None, None),
+    (
+        "refused-proves-path-timeout-warns",
+        _mixed_timeout_refused,
+        c.SMTP_CONNECT_TIMEOUT,
+        W,
+        MX1,
+        IP1,
+    ),
+    (
+        "all-refused-no-egress",
+        lambda: _all(StepStatus.CONNECTION_REFUSED),
+        c.PROBE_EGRESS_BLOCKED,
+        None,
+        None,
+        None,
+    ),
+    (
+        "all-unreachable-no-egress",
+        lambda: _all(StepStatus.NETWORK_ERROR),
+        c.PROBE_EGRESS_BLOCKED,
+        None,
+        None,
+        None,
+    ),
+    (
+        "unreachable",
+        _ended(StepStatus.NETWORK_ERROR, Step.CONNECT),
+        c.SMTP_CONNECT_FAILED,
+        Q,
+        MX1,
+        IP1,
+    ),
+    ("clean-no-egress", clean_domain, c.PROBE_EGRESS_BLOCKED, None, None, None),
+    ("silent", _ended(StepStatus.IO_TIMEOUT, Step.GREETING), c.SMTP_NO_BANNER, F, MX1, IP1),
+    (
+        "closed-before-greeting",
+        _ended(StepStatus.CLOSED, Step.GREETING),
+        c.SMTP_NO_BANNER,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "reset-before-greeting",
+        _ended(StepStatus.CONNECTION_RESET, Step.GREETING),
+        c.SMTP_NO_BANNER,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "cut-multiline-greeting",
+        _ended(StepStatus.CLOSED, Step.GREETING, greeting=reply("220-mx1.example.com ESMTP")),
+        c.SMTP_NO_BANNER,
+        F,
+        MX1,
+        IP1,
+    ),
+    ("slow-is-not-missing", _slow, c.SMTP_NO_BANNER, None, None, None),
+    (
+        "greeted-then-closed",
+        _greeted_then(StepStatus.CLOSED, Step.GREETING),
+        c.SMTP_NO_BANNER,
+        None,
+        None,
+        None,
+    ),
+    (
+        "greeted-then-closed-dropped",
+        _greeted_then(StepStatus.CLOSED, Step.GREETING),
+        c.SMTP_SESSION_DROPPED,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "421-then-closed-not-dropped",
+        _ended(StepStatus.CLOSED, Step.GREETING, greeting=reply("421 mx1.example.com busy")),
+        c.SMTP_SESSION_DROPPED,
+        None,
+        None,
+        None,
+    ),
+    (
+        "421-then-closed-not-no-banner",
+        _ended(StepStatus.CLOSED, Step.GREETING, greeting=reply("421 mx1.example.com busy")),
+        c.SMTP_NO_BANNER,
+        None,
+        None,
+        None,
+    ),
+    (
+        "no-read-ehlo",
+        _greeted_then(StepStatus.IO_TIMEOUT, Step.EHLO),
+        c.SMTP_SESSION_DROPPED,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "reset-in-ehlo",
+        _greeted_then(StepStatus.CONNECTION_RESET, Step.EHLO),
+        c.SMTP_SESSION_DROPPED,
+        F,
+        MX1,
+        IP1,
+    ),
+    ("clean-not-dropped", clean_domain, c.SMTP_SESSION_DROPPED, None, None, None),
+    (
+        "quit-ignored",
+        _greeted_then(StepStatus.IO_TIMEOUT, Step.QUIT),
+        c.SMTP_SESSION_DROPPED,
+        None,
+        None,
+        None,
+    ),
+    (
+        "garbage",
+        _ended(StepStatus.PROTOCOL_ERROR, Step.GREETING, transcript=GARBAGE),
+        c.SMTP_PROTOCOL_ERROR,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "oversized",
+        _ended(
+            StepStatus.PROTOCOL_ERROR,
+            Step.GREETING,
+            greeting=reply("220-mx1.example.com", *["220-xxxx"] * 5),
+        ),
+        c.SMTP_PROTOCOL_ERROR,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "oversized-not-no-banner",
+        _ended(StepStatus.PROTOCOL_ERROR, Step.GREETING),
+        c.SMTP_NO_BANNER,
+        None,
+        None,
+        None,
+    ),
+    ("clean-no-protocol-error", clean_domain, c.SMTP_PROTOCOL_ERROR, None, None, None),
+    (
+        "tls-garbage-is-tls",
+        _greeted_then(StepStatus.TLS_ERROR, Step.TLS_HANDSHAKE),
+        c.SMTP_PROTOCOL_ERROR,
+        None,
+        None,
+        None,
+    ),
+    (
+        "internal",
+        _ended(StepStatus.INTERNAL_ERROR, Step.CONNECT, error="internal error: KeyError"),
+        c.PROBE_INTERNAL_ERROR,
+        Q,
+        MX1,
+        IP1,
+    ),
+    (
+        "internal-not-server-fault",
+        _ended(StepStatus.INTERNAL_ERROR, Step.CONNECT),
+        c.SMTP_CONNECT_REFUSED,
+        None,
+        None,
+        None,
+    ),
+    (
+        "not-attempted-deadline",
+        lambda: _not_attempted(True, False),
+        c.PROBE_NOT_ATTEMPTED,
+        Q,
+        MX1,
+        IP1,
+    ),
+    (
+        "not-attempted-private",
+        lambda: _not_attempted(False, False),
+        c.PROBE_NOT_ATTEMPTED,
+        None,
+        None,
+        None,
+    ),
+    ("clean-attempted", clean_domain, c.PROBE_NOT_ATTEMPTED, None, None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("ctx", "code", "severity", "host_", "ip"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_connection_findings(
+    ctx: Callable[[], Context],
+    code: str,
+    severity: Severity | None,
+    host_: str | None,
+    ip: str | None,
+) -> None:
+    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)
+
+
+def test_egress_blocked_keeps_the_verdict_off_the_servers() -> None:
+    findings = run_checks(_all(StepStatus.CONNECTION_TIMEOUT))
+    assert not [f for f in findings if f.severity is Severity.FAIL]
+    assert codes(findings) >= {c.PROBE_EGRESS_BLOCKED, c.SMTP_CONNECT_TIMEOUT}
+    (egress,) = by_code(findings, c.PROBE_EGRESS_BLOCKED)
+    assert "192.0.2.10:25" in (egress.evidence or "")
+    assert "2001:db8::25:25" in (egress.evidence or "")
+
+
+def test_protocol_error_evidence_is_capped() -> None:
+    huge = (TranscriptLine(1.0, Direction.RECEIVED, "220 mx1.example.com " + "x" * 5000),)
+    ctx = _ended(StepStatus.PROTOCOL_ERROR, Step.GREETING, transcript=huge)()
+    (finding,) = by_code(run_checks(ctx), c.SMTP_PROTOCOL_ERROR)
+    assert finding.evidence is not None and len(finding.evidence) <= 300
