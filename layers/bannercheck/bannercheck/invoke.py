@@ -160,11 +160,11 @@ def _start_local(event: dict[str, Any]) -> None:
 
 
 def _probe_handler() -> ProbeHandler:
-    return _local_handler or _load_function_handler("probe")
+    return _local_handler or load_function_handler("probe")
 
 
 @cache
-def _load_function_handler(name: str) -> ProbeHandler:
+def load_function_handler(name: str) -> ProbeHandler:
     # Local stack only: functions/ is next to layers/ in the repository.
     root = Path(__file__).resolve().parents[3]
     path = root / "functions" / name / "app.py"

@@ -1,0 +1,178 @@
+"""The events API Gateway, SQS and EventBridge Scheduler send, built locally.
+
+The local HTTP server turns each request into the same event the deployed API
+would deliver, so the handlers cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+# Resource templates of the REST API (template.yaml), most specific first.
+REST_RESOURCES = (
+    ("/checks/{domain}/{check_id}", ("checks", None, None)),
+    ("/checks/{domain}", ("checks", None)),
+    ("/checks", ("checks",)),
+    ("/watches/{domain}", ("watches", None)),
+    ("/watches", ("watches",)),
+)
+
+
+def _resource(path: str) -> tuple[str, dict[str, str] | None]:
+    parts = [p for p in path.split("/") if p]
+    for template, shape in REST_RESOURCES:
+        if len(parts) != len(shape):
+            continue
+        if all(s is None or s == p for s, p in zip(shape, parts, strict=True)):
+            names = [seg[1:-1] for seg in template.split("/") if seg.startswith("{")]
+            values = [p for s, p in zip(shape, parts, strict=True) if s is None]
+            return template, (dict(zip(names, values, strict=True)) or None)
+    return path, None
+
+
+def _clf_time(now: datetime) -> str:
+    return now.strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def to_rest_event(
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    api_key_id: str | None = None,
+    source_ip: str = "127.0.0.1",
+    stage: str = "v1",
+) -> dict[str, Any]:
+    """A REST API (v1 payload) proxy event, as API Gateway sends it to the function."""
+    now = datetime.now(UTC)
+    resource, path_params = _resource(path)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    multi: dict[str, list[str]] = {}
+    for k, v in pairs:
+        multi.setdefault(k, []).append(v)
+    hdrs = dict(headers or {})
+    text: str | None
+    try:
+        text = body.decode() if body else None
+        is_b64 = False
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode(), True
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": hdrs or None,
+        "multiValueHeaders": {k: [v] for k, v in hdrs.items()} or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": path_params,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "resourceId": "local",
+            "resourcePath": resource,
+            "httpMethod": method.upper(),
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "requestTime": _clf_time(now),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "identity": {
+                "apiKey": None,  # API Gateway hides the key itself; the id is enough
+                "apiKeyId": api_key_id,
+                "sourceIp": source_ip,
+                "userAgent": hdrs.get("User-Agent") or hdrs.get("user-agent"),
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+                "cognitoIdentityPoolId": None,
+                "cognitoIdentityId": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+            },
+        },
+        "body": text,
+        "isBase64Encoded": is_b64,
+    }
+
+
+def to_http_api_event(
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """An HTTP API (v2 payload) event; form bodies arrive base64-encoded, as in AWS."""
+    now = datetime.now(UTC)
+    hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+    params: dict[str, str] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        params[k] = f"{params[k]},{v}" if k in params else v
+    return {
+        "version": "2.0",
+        "routeKey": f"{method.upper()} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": hdrs,
+        "queryStringParameters": params or None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": hdrs.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method.upper()} {path}",
+            "stage": "$default",
+            "time": _clf_time(now),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+def to_scheduler_event(schedule_name: str = "bannercheck-dispatch") -> dict[str, Any]:
+    """What EventBridge Scheduler's Lambda target receives (ScheduleV2)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "000000000000",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "local",
+        "resources": [f"arn:aws:scheduler:local:000000000000:schedule/default/{schedule_name}"],
+        "detail": "{}",
+    }
+
+
+def to_response(result: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """A Lambda proxy result (REST or HTTP API) as status, headers, body bytes."""
+    status = int(result.get("statusCode", 200))
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for k, values in (result.get("multiValueHeaders") or {}).items():
+        headers[k] = ", ".join(str(v) for v in values)
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return status, headers, body
