@@ -378,7 +378,7 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
     b.mx_peer("endless.test", greeting=b"", mode=Mode.ENDLESS)
     b.domain("hugeline.test", "A 1 MB greeting line", "SMTP_PROTOCOL_ERROR")
     b.mx_peer("hugeline.test", greeting=b"220 mx.hugeline.test " + b"x" * (1 << 20) + b"\r\n")
-    b.domain("nul.test", "Greeting with NUL bytes and invalid UTF-8", "BANNER_SYNTAX")
+    b.domain("nul.test", "Greeting with NUL bytes and invalid UTF-8", "BANNER_NON_ASCII")
     b.mx_peer("nul.test", greeting=b"220 mx.nul.test ESMTP \x00\xff\xfe\xc3\x28 lab\x00\r\n")
     b.domain("reset.test", "Sends the first EHLO line, then resets the connection")
     b.mx_peer("reset.test", mode=Mode.RESET_IN_EHLO)
