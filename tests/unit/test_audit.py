@@ -1,0 +1,118 @@
+"""The audit trail and erasure on the real table (moto server and dynalite)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bannercheck.audit import Action, AuditTrail, erase_domain, to_csv, to_json
+from bannercheck.store import CheckStore, Requester, Source, Watch
+
+from tests.fixtures.dynamodb import DynamoServer, dynamo, table  # noqa: F401
+from tests.fixtures.reports import sample_report
+
+pytestmark = pytest.mark.integration
+
+SLACK = Requester(
+    source=Source.SLACK, slack_team_id="T1", slack_user_id="U1", slack_channel_id="C1"
+)
+API = Requester(source=Source.API, api_key_id="key-1")
+T0 = datetime(2026, 12, 1, 23, 59, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(dynamo: DynamoServer, table: str) -> CheckStore:  # noqa: F811
+    return CheckStore(table, client=dynamo.client())
+
+
+def test_records_round_trip_across_days_in_time_order(store: CheckStore) -> None:
+    trail = AuditTrail(store)
+    trail.record(
+        SLACK, "a.test", action=Action.CHECK, allowed=True, decision="open", check_id="C1", at=T0
+    )
+    trail.record(
+        API,
+        "b.test",
+        action="check",
+        allowed=False,
+        decision="opted_out",
+        detail="owner asked",
+        at=T0 + timedelta(minutes=2),
+    )  # the next day
+    trail.record(
+        API, "c.test", action=Action.WATCH, allowed=True, decision="open", at=T0 + timedelta(days=3)
+    )
+    got = trail.records(T0, T0 + timedelta(days=1))
+    assert [(r.domain, r.allowed, r.decision) for r in got] == [
+        ("a.test", True, "open"),
+        ("b.test", False, "opted_out"),
+    ]
+    first = got[0]
+    assert (first.source, first.principal, first.check_id) == ("slack", "T1:U1", "C1")
+    assert (first.slack_team_id, first.slack_user_id, first.api_key_id) == ("T1", "U1", None)
+    assert first.at == "2026-12-01T23:59:00.000Z"
+    assert got[1].detail == "owner asked"
+    assert trail.records(T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))[0].domain == "b.test"
+    assert trail.records(T0, T0) == []
+    with pytest.raises(ValueError, match="at most"):
+        trail.records(T0, T0 + timedelta(days=200))
+
+
+def test_records_expire_with_the_retention(store: CheckStore, dynamo: DynamoServer) -> None:  # noqa: F811
+    AuditTrail(store).record(API, "a.test", action="check", allowed=True, decision="open", at=T0)
+    items = dynamo.client().scan(TableName=store.table_name)["Items"]
+    audit = [i for i in items if i["kind"]["S"] == "audit"]
+    assert len(audit) == 1
+    expires = int(audit[0]["expires_at"]["N"])
+    now = datetime.now(UTC).timestamp()
+    assert abs(expires - (now + store.retention_days * 86400)) < 120
+
+
+def test_export_json_and_csv(store: CheckStore) -> None:
+    trail = AuditTrail(store)
+    trail.record(SLACK, "a.test", action="check", allowed=True, decision="open", at=T0)
+    trail.record(
+        API,
+        "=cmd|' /C calc'!A0",
+        action="check",
+        allowed=False,
+        decision="not_allowlisted",
+        detail='say "hi", ok',
+        at=T0,
+    )
+    records = trail.records(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    data = json.loads(to_json(records))
+    assert [r["domain"] for r in data["records"]][:1] == ["a.test"]
+    assert data["records"][0]["principal"] == "T1:U1"
+    rows = list(csv.DictReader(io.StringIO(to_csv(records))))
+    assert len(rows) == 2
+    assert rows[0]["allowed"] == "true" and rows[0]["check_id"] == ""
+    # A spreadsheet must not run a formula smuggled in as a domain.
+    assert rows[1]["domain"].startswith("'=")
+    assert rows[1]["detail"] == 'say "hi", ok'
+    assert to_csv([]).strip().split(",")[0] == "audit_id"
+
+
+def test_erase_domain_deletes_checks_and_records_it(store: CheckStore) -> None:
+    for i in range(3):
+        store.put_check(
+            sample_report("gone.test", checked_at=f"2026-12-0{i + 1}T00:00:00.000Z"), API
+        )
+    store.record_delivery("gone.test", "X", "slack_response_url", ok=True)
+    store.put_watch(Watch(domain="gone.test"))
+    kept = sample_report("kept.test")
+    store.put_check(kept, API)
+    assert erase_domain(store, "gone.test", API) == 5
+    assert store.latest("gone.test") is None
+    assert store.deliveries("gone.test", "X") == []
+    assert store.get_watch("gone.test") is None
+    assert store.get_check("kept.test", kept.check_id) is not None
+    now = datetime.now(UTC)
+    trail = AuditTrail(store).records(now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert [(r.action, r.domain, r.detail) for r in trail] == [
+        ("erase", "gone.test", "5 stored items deleted")
+    ]
+    assert erase_domain(store, "gone.test", API) == 0
