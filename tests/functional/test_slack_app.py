@@ -10,39 +10,35 @@ full report to store and deliver.
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import json
 import random
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
-from typing import Any
+from types import ModuleType
 
 import pytest
 from bannercheck import invoke, notify
 from bannercheck.store import CheckStore, Interval, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import (
-    CREDENTIALS,
-    REGION,
     DynamoServer,
-    create_table,
     free_port,
     moto_server,
 )
 from tests.slack_mock import reports
 from tests.slack_mock.blocks import assert_valid_message
 from tests.slack_mock.events import action_body, command_body, to_event
-from tests.slack_mock.server import MockSlack, Received
-
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-BOT_TOKEN = "xoxb-test-0000-token"
-CONTEXT = SimpleNamespace(
-    function_name="bannercheck-slack", invoked_function_arn="arn:aws:lambda:local:0:function:s"
+from tests.slack_mock.server import MockSlack
+from tests.slack_mock.stack import (
+    BOT_TOKEN,
+    CONTEXT,
+    ack_json,
+    check_id_of,
+    delivered,
+    load_slack_function,
+    new_store,
+    post,
+    set_stack_env,
 )
 
 
@@ -60,9 +56,7 @@ def slack() -> Iterator[MockSlack]:
 
 @pytest.fixture
 def store(dynamo: DynamoServer) -> CheckStore:
-    return CheckStore(
-        create_table(dynamo.client(), f"bc-slack-{uuid.uuid4().hex[:10]}"), dynamo.client()
-    )
+    return new_store(dynamo)
 
 
 @pytest.fixture
@@ -71,64 +65,13 @@ def env(
 ) -> None:
     # A resolver address in a /24 of our own where nothing listens: DNS fails fast.
     dead_resolver = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}.53:{free_port()}"
-    variables = {
-        "TABLE_NAME": store.table_name,
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamo.url,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-        "POWERTOOLS_METRICS_NAMESPACE": "bannercheck",
-        "BANNERCHECK_LOCAL": "1",
-        "BANNERCHECK_RESOLVER": dead_resolver,
-        "BANNERCHECK_TIMEOUT": "1.5",
-        "BANNERCHECK_ALLOW_PRIVATE": "1",
-        "BANNERCHECK_DELIVERY_BACKOFF": "0.01",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": slack.api_url,
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API"):
-        monkeypatch.delenv(name, raising=False)
+    set_stack_env(monkeypatch, dynamo, store, slack, resolver=dead_resolver, timeout_s=1.5)
 
 
 @pytest.fixture
 def slack_fn(env: None) -> Iterator[ModuleType]:
-    """functions/slack/app.py, loaded as Lambda loads it, with a fresh app per test."""
-    path = ROOT / "functions" / "slack" / "app.py"
-    spec = importlib.util.spec_from_file_location("slack_fn_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
+    yield load_slack_function()
     invoke.wait_local(30)
-
-
-def post(fn: ModuleType, body: str, **event_args: Any) -> dict[str, Any]:
-    response: dict[str, Any] = fn.handler(to_event(body, secret=SECRET, **event_args), CONTEXT)
-    return response
-
-
-def ack_json(response: dict[str, Any]) -> dict[str, Any]:
-    assert response["statusCode"] == 200, response
-    body = response["body"]
-    if response.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode()
-    data: dict[str, Any] = json.loads(body)
-    return data
-
-
-def check_id_of(message: dict[str, Any]) -> str:
-    text = json.dumps(message["blocks"])
-    start = text.index("Check `") + len("Check `")
-    return text[start : text.index("`", start)]
-
-
-def delivered(slack: MockSlack, name: str, count: int = 1) -> list[Received]:
-    invoke.wait_local(30)
-    return slack.wait_for(count, path=slack.response_path(name), timeout_s=10)
 
 
 # --- the check: acknowledgement, then the asynchronous findings message ------
