@@ -25,7 +25,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from bannercheck.domain import Domain, DomainError, to_domain
 from bannercheck.invoke import ProbeInvokeError
-from bannercheck.probe_job import AdmissionError, Admit, RateLimitedError, allow_all, request_check
+from bannercheck.probe_job import (
+    AdmissionError,
+    Admit,
+    RateLimitedError,
+    admit_by_policy,
+    admit_watch,
+    request_check,
+)
 from bannercheck.settings import settings_from_env
 from bannercheck.store import (
     MAX_PAGE,
@@ -42,7 +49,7 @@ from bannercheck.store import (
 log = logging.getLogger(__name__)
 JSON = "application/json"
 MAX_BODY_BYTES = 4096
-_admit: Admit = allow_all
+_admit: Admit = admit_by_policy
 
 app = APIGatewayRestResolver()
 
@@ -56,9 +63,9 @@ class ApiError(Exception):
 
 
 def set_admission(admit: Admit | None) -> None:
-    """Install the admission hook (policy, rate limits); None restores allow-all."""
+    """Replace the admission hook; None restores the deployment's policy."""
     global _admit
-    _admit = admit or allow_all
+    _admit = admit or admit_by_policy
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -137,11 +144,13 @@ def create_check() -> Response:
     if not isinstance(body.get("domain"), str):
         raise ApiError(400, "invalid_domain", 'give the domain as {"domain": "example.com"}')
     domain = to_domain(body["domain"].strip())
-    report = request_check(
+    result = request_check(
         domain, _requester(), store=_store(), settings=settings_from_env(), admit=_admit
     )
+    report = result.report
     location = _check_href(report["domain"], report["check_id"])
-    return _json(201, report, {"Location": location})
+    # A check of the same domain moments ago is answered from the store (200).
+    return _json(200 if result.cached else 201, report, {"Location": location})
 
 
 @app.get("/checks/<domain>")
@@ -201,6 +210,8 @@ def put_watch(domain: str) -> Response:
     if team is not None and (not isinstance(team, str) or not team.isalnum()):
         raise ApiError(400, "invalid_team", "slack_team_id must be a team id like T0123ABCD")
     store = _store()
+    requester = _requester()
+    admit_watch(target, requester, store, settings_from_env())
     existing = store.get_watch(target.ascii)
     watch = store.put_watch(
         Watch(
@@ -209,7 +220,7 @@ def put_watch(domain: str) -> Response:
             slack_channel=channel,
             slack_team_id=team,
             created_at=existing.created_at if existing else "",
-            created_by=existing.created_by if existing else _requester(),
+            created_by=existing.created_by if existing else requester,
             next_due=existing.next_due if existing else "",
             last_check_id=existing.last_check_id if existing else None,
             last_verdict=existing.last_verdict if existing else None,

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -34,6 +34,9 @@ from bannercheck.invoke import run_probe
 from bannercheck.model import Report
 from bannercheck.settings import Settings
 from bannercheck.store import CheckStore, Requester, Source, to_requester
+
+if TYPE_CHECKING:
+    from bannercheck.policy import Admission
 
 log = logging.getLogger(__name__)
 metrics = Metrics()  # shares its buffer with the handler's Metrics(); flushed there
@@ -76,13 +79,34 @@ class ProbeBusyError(Exception):
     """Another worker is running this check id right now (SQS: retry later)."""
 
 
-# The admission hook: raises an AdmissionError to refuse; records what it needs.
-Admit = Callable[[Domain, Requester, CheckStore], None]
+# The admission hook: the point of decision (policy, rate limits, audit trail).
+# Raises an AdmissionError to refuse; returns the check id to run or a cached check.
+Admit = Callable[[Domain, Requester, CheckStore, Settings], "Admission"]
 
 
-def allow_all(domain: Domain, requester: Requester, store: CheckStore) -> None:
-    """The default admission: every valid domain may be checked."""
-    return None
+def admit_by_policy(
+    domain: Domain, requester: Requester, store: CheckStore, settings: Settings
+) -> Admission:
+    """The deployment's policy (``BANNERCHECK_POLICY``), rate limits and audit trail."""
+    from bannercheck.policy import admit_request  # lazy: only the API path needs it
+
+    return admit_request(domain.ascii, requester, store=store, settings=settings)
+
+
+def admit_watch(
+    domain: Domain, requester: Requester, store: CheckStore, settings: Settings
+) -> None:
+    """The policy for creating a watch (it probes nothing now; scheduled runs rely on it)."""
+    from bannercheck.audit import Action
+    from bannercheck.policy import admit_request
+
+    admit_request(domain.ascii, requester, store=store, settings=settings, action=Action.WATCH)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    report: dict[str, Any]
+    cached: bool  # a recent stored check was returned instead of probing again
 
 
 @dataclass(frozen=True)
@@ -139,19 +163,22 @@ def request_check(
     *,
     store: CheckStore,
     settings: Settings,
-    admit: Admit = allow_all,
-) -> dict[str, Any]:
-    """Decide, then run one check synchronously through the probe; returns the report dict.
+    admit: Admit = admit_by_policy,
+) -> CheckResult:
+    """Decide, then run one check synchronously through the probe.
 
     Raises an AdmissionError subclass when the check is not run.
     """
-    admit(domain, requester, store)
+    admission = admit(domain, requester, store, settings)
+    if admission.cached is not None:
+        return CheckResult(report=to_dict(admission.cached.report), cached=True)
     # Two simultaneous checks of one domain would hit its servers twice for nothing.
     inflight = f"inflight#{domain.ascii}"
     if not store.claim(inflight, ttl_s=int(settings.timeout_s) + 5):
         raise CheckInProgressError(f"a check of {domain.ascii} is already running; retry shortly")
     try:
-        return run_probe(to_payload(domain, requester))
+        payload = to_payload(domain, requester, check_id=admission.check_id or None)
+        return CheckResult(report=run_probe(payload), cached=False)
     finally:
         store.release(inflight)
 
