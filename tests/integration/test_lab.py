@@ -10,8 +10,11 @@ import os
 import random
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dns.exception
 import dns.resolver
@@ -19,7 +22,7 @@ import dns.reversename
 import pytest
 from cryptography import x509
 
-from tests.lab import Lab, LabError
+from tests.lab import Lab, LabError, leftovers
 from tests.lab.net import listening, pick_prefix, sockets
 from tests.lab.pki import WRONG_NAME
 
@@ -468,6 +471,49 @@ def test_a_second_lab_starts_elsewhere_and_stops_without_leftovers(lab: Lab) -> 
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     other.stop()  # twice is harmless
+
+
+def test_a_lab_whose_owner_was_killed_is_swept_by_the_next_start() -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_MAKER],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        directory_text, *pid_texts = owner.stdout.readline().split()
+    finally:
+        owner.kill()  # SIGKILL: no atexit, no stop()
+        owner.wait()
+    directory, pids = Path(directory_text), [int(p) for p in pid_texts]
+    assert directory.exists()
+    for pid in pids:
+        os.kill(pid, 0)  # orphaned, still running
+    assert directory in leftovers.sweep()
+    assert not directory.exists()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)  # SIGKILLed orphans are reaped by init, a moment later
+    assert not any(_alive(pid) for pid in pids)
+
+
+_ORPHAN_MAKER = """
+import sys
+from tests.lab import Lab
+lab = Lab.start()
+print(lab.directory, lab.knot.pid, lab.postfix.process.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 class _Fixed(random.Random):

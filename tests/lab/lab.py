@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import shutil
+import signal
 import tempfile
 import threading
 import weakref
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tests.lab import leftovers
 from tests.lab.knot import start_knot
 from tests.lab.net import pick_prefix
 from tests.lab.peers import PeerServers
@@ -59,18 +61,41 @@ class Lab:
         postfix: bool = True,
     ) -> Lab:
         """Start every server on a free random /24 (or ``prefix``, e.g. "127.42.7")."""
-        prefix = prefix or pick_prefix()
+        leftovers.sweep()
+        _exit_on_sigterm()
+        attempts = 1 if prefix else 3
+        for attempt in range(attempts):
+            try:
+                return cls._start_on(
+                    prefix or pick_prefix(),
+                    slow_greeting_s=slow_greeting_s,
+                    tarpit_byte_s=tarpit_byte_s,
+                    postfix=postfix,
+                )
+            except LabError:
+                # Someone may have taken an address of "our" /24 since we looked.
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _start_on(
+        cls, prefix: str, *, slow_greeting_s: float, tarpit_byte_s: float, postfix: bool
+    ) -> Lab:
         spec = build_spec(prefix, slow_greeting_s=slow_greeting_s, tarpit_byte_s=tarpit_byte_s)
-        directory = Path(tempfile.mkdtemp(prefix=f"bannercheck-lab-{prefix}-"))
+        directory = Path(tempfile.mkdtemp(prefix=f"{leftovers.DIR_PREFIX}{prefix}-"))
         directory.chmod(0o755)  # Postfix daemons drop to the postfix user
+        leftovers.record_owner(directory)
         lab = cls(spec, directory, LabCA(directory))
         _live.add(lab)
         try:
             lab.peers = PeerServers(spec, lab._ca)
             lab.peers.start()  # first: Knot forwards timeout.test to the silent nameserver
             lab.knot = start_knot(spec, directory / "knot")
+            leftovers.record_child(directory, lab.knot.pid)
             if postfix:
                 lab.postfix = start_postfix(spec, lab._ca, directory / "postfix")
+                leftovers.record_child(directory, lab.postfix.process.pid)
         except BaseException:
             lab.stop()
             raise
@@ -177,6 +202,21 @@ class Lab:
         }
         base.update(changes)
         return Settings(**base)
+
+
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM unwind (``with`` blocks, atexit) instead of killing outright.
+
+    Only when nobody chose a SIGTERM handler, and only from the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_exit)
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # Labs not yet stopped: the atexit backstop for a run that never reached stop().
