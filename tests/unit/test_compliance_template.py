@@ -1,0 +1,235 @@
+"""Compliance promises that live in template.yaml: encryption, retention, least
+privilege, nothing public but the API and the Slack endpoint, an alarm on the DLQ."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bannercheck.store import DEFAULT_RETENTION_DAYS, TTL
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+# SAM policy templates that name one resource each; anything else needs a reason here.
+SCOPED_POLICY_TEMPLATES = {
+    "DynamoDBCrudPolicy": "TableName",
+    "DynamoDBReadPolicy": "TableName",
+    "LambdaInvokePolicy": "FunctionName",
+    "SQSSendMessagePolicy": "QueueName",
+    "SQSPollerPolicy": "QueueName",
+    "AWSSecretsManagerGetSecretValuePolicy": "SecretArn",
+}
+PUBLIC_EVENT_TYPES = {"Api", "HttpApi", "FunctionUrl"}
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_Loader.add_multi_constructor("!", _tag)
+
+
+@cache
+def template() -> dict[str, Any]:
+    with TEMPLATE.open(encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
+    return data
+
+
+def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
+    res: dict[str, dict[str, Any]] = template()["Resources"]
+    return {k: v for k, v in res.items() if kind is None or v["Type"] == kind}
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return resources("AWS::Serverless::Function")
+
+
+def _ref_name(value: Any) -> str | None:
+    """The logical id a !Ref / !GetAtt points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "GetAtt" in value:
+            target = value["GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    return None
+
+
+# --- data at rest ----------------------------------------------------------------------
+def test_table_is_encrypted_with_kms() -> None:
+    sse = resources()["Table"]["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+
+
+def test_queues_are_encrypted() -> None:
+    queues = resources("AWS::SQS::Queue")
+    assert queues
+    for name, queue in queues.items():
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
+
+
+def test_retention_is_enforced_by_ttl_and_a_parameter() -> None:
+    ttl = resources()["Table"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": TTL, "Enabled": True}
+    param = template()["Parameters"]["RetentionDays"]
+    assert param["Default"] == DEFAULT_RETENTION_DAYS == 90
+    env = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["RETENTION_DAYS"] == {"Ref": "RetentionDays"}
+
+
+# --- what is reachable from the internet --------------------------------------------------
+def test_only_the_api_and_the_slack_endpoint_are_public() -> None:
+    public: list[tuple[str, str, Any]] = []
+    for name, fn in functions().items():
+        assert "FunctionUrlConfig" not in fn["Properties"], name
+        for event in (fn["Properties"].get("Events") or {}).values():
+            if event["Type"] in PUBLIC_EVENT_TYPES:
+                props = event["Properties"]
+                api = _ref_name(props.get("RestApiId") or props.get("ApiId"))
+                public.append((name, event["Type"], api))
+    assert public, "no API events found"
+    assert {(t, api) for _, t, api in public} <= {("Api", "RestApi"), ("HttpApi", "SlackHttpApi")}
+    slack = [n for n, t, _ in public if t == "HttpApi"]
+    assert set(slack) == {"SlackFunction"}
+    for forbidden in ("AWS::Lambda::Url", "AWS::S3::Bucket", "AWS::ApiGatewayV2::Api"):
+        assert not resources(forbidden), forbidden
+    for name, perm in resources("AWS::Lambda::Permission").items():
+        assert perm["Properties"].get("Principal") != "*", name
+
+
+def test_every_rest_route_needs_an_api_key() -> None:
+    api = resources()["RestApi"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True
+    for fn in functions().values():
+        for event in (fn["Properties"].get("Events") or {}).values():
+            if event["Type"] == "Api":
+                auth = event["Properties"].get("Auth") or {}
+                assert auth.get("ApiKeyRequired", True) is True, event
+
+
+def test_slack_endpoint_is_one_post_route() -> None:
+    events = functions()["SlackFunction"]["Properties"]["Events"]
+    routes = {(e["Properties"]["Path"], e["Properties"]["Method"].lower()) for e in events.values()}
+    assert routes == {("/slack/events", "post")}
+
+
+def test_only_the_probe_reaches_smtp() -> None:
+    in_vpc = [n for n, fn in functions().items() if "VpcConfig" in fn["Properties"]]
+    assert in_vpc == ["ProbeFunction"]
+    group = resources()["ProbeSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    ports = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in group["SecurityGroupEgress"]}
+    assert ports <= {("tcp", 25, 25), ("tcp", 443, 443), ("udp", 53, 53), ("tcp", 53, 53)}
+
+
+# --- least privilege ----------------------------------------------------------------------
+def _policies(fn: dict[str, Any]) -> list[Any]:
+    policies = fn["Properties"].get("Policies") or []
+    return policies if isinstance(policies, list) else [policies]
+
+
+def test_function_policies_are_scoped_templates_only() -> None:
+    defined = set(template()["Resources"])
+    for name, fn in functions().items():
+        assert "Role" not in fn["Properties"], f"{name}: a hand-made role escapes this test"
+        for policy in _policies(fn):
+            assert isinstance(policy, dict), f"{name}: managed policy {policy!r}"
+            (kind, args), *rest = policy.items()
+            assert not rest, f"{name}: one policy template per list entry"
+            if kind == "Statement":
+                for stmt in args:
+                    assert stmt.get("Resource") not in ("*", ["*"]), f"{name}: {stmt}"
+                    assert "*" not in str(stmt.get("Action")), f"{name}: {stmt}"
+                continue
+            assert kind in SCOPED_POLICY_TEMPLATES, f"{name}: {kind}"
+            target = _ref_name(args[SCOPED_POLICY_TEMPLATES[kind]])
+            assert target in defined, f"{name}: {kind} is not scoped to a resource of this stack"
+
+
+def _grants(name: str) -> set[tuple[str, str | None]]:
+    fn = functions()[name]
+    out = set()
+    for policy in _policies(fn):
+        for kind, args in policy.items():
+            if kind in SCOPED_POLICY_TEMPLATES:
+                out.add((kind, _ref_name(args[SCOPED_POLICY_TEMPLATES[kind]])))
+    return out
+
+
+def test_each_function_gets_what_it_needs_and_no_more() -> None:
+    secrets = "AWSSecretsManagerGetSecretValuePolicy"
+    invoke = "LambdaInvokePolicy"
+    # The bot token posts messages: only the probe (delivery, alerts) holds it.
+    holders = {n for n in functions() if (secrets, "SlackBotToken") in _grants(n)}
+    assert holders == {"ProbeFunction"}
+    assert {n for n in functions() if (secrets, "SlackSigningSecret") in _grants(n)} == {
+        "SlackFunction"
+    }
+    invokers = {n for n in functions() if any(k == invoke for k, _ in _grants(n))}
+    assert invokers <= {"ApiFunction", "SlackFunction"}
+    assert all((invoke, "ProbeFunction") in _grants(n) for n in invokers)
+    assert {n for n in functions() if any(k == "SQSSendMessagePolicy" for k, _ in _grants(n))} == {
+        "DispatchFunction"
+    }
+
+
+# --- faults ---------------------------------------------------------------------------------
+def test_probe_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
+    queue = resources()["ProbeQueue"]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    assert _ref_name(redrive["deadLetterTargetArn"]) == "ProbeDeadLetterQueue"
+    assert 1 <= int(redrive["maxReceiveCount"]) <= 10
+    alarms = [
+        a["Properties"]
+        for a in resources("AWS::CloudWatch::Alarm").values()
+        if any(
+            d.get("Name") == "QueueName" and _ref_name(d.get("Value")) == "ProbeDeadLetterQueue"
+            for d in a["Properties"].get("Dimensions", [])
+        )
+    ]
+    assert alarms, "no CloudWatch alarm watches the dead-letter queue"
+    alarm = alarms[0]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["ComparisonOperator"] in {
+        "GreaterThanThreshold",
+        "GreaterThanOrEqualToThreshold",
+    }
+    threshold = float(alarm["Threshold"])
+    assert threshold == 0 or (threshold == 1 and "OrEqual" in alarm["ComparisonOperator"])
+
+
+def test_policy_settings_reach_the_deciding_functions() -> None:
+    params = template()["Parameters"]
+    assert params["Policy"]["Default"] == "open"
+    assert set(params["Policy"]["AllowedValues"]) == {"open", "allowlist", "verified"}
+    shared = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert shared["BANNERCHECK_POLICY"] == {"Ref": "Policy"}
+    assert shared["BANNERCHECK_OPT_OUT"] == {"Ref": "OptOutDomains"}
+    assert shared["BANNERCHECK_REPEAT_INTERVAL"] == {"Ref": "RepeatIntervalSeconds"}
+    # The verification secret goes only where requests are decided.
+    holders = {
+        n
+        for n, fn in functions().items()
+        if "BANNERCHECK_VERIFY_SECRET"
+        in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert holders == {"ApiFunction", "SlackFunction"}
+    assert "BANNERCHECK_VERIFY_SECRET" not in shared
+    assert template()["Parameters"]["VerifySecret"].get("NoEcho") is True
+    api_env = functions()["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api_env["BANNERCHECK_ADMIN_KEY_IDS"] == {"Ref": "AdminApiKeyIds"}
