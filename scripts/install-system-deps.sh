@@ -12,6 +12,8 @@ command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need+=(knot)
 command -v kdig >/dev/null || need+=(knot-dnsutils)
 [ -x /usr/sbin/postfix ] && [ -x /usr/lib/postfix/sbin/master ] || need+=(postfix)
 command -v swaks >/dev/null || need+=(swaks)
+# swaks needs these for --tls (Debian lists them as Recommends only).
+perl -MNet::SSLeay -MIO::Socket::SSL -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 command -v nmap >/dev/null || need+=(nmap)
 command -v openssl >/dev/null || need+=(openssl)
 if ! command -v python3 >/dev/null; then
