@@ -516,6 +516,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def test_settings_point_at_the_lab(lab: Lab) -> None:
+    settings = lab.settings(timeout_s=3.0)
+    assert (settings.resolver, settings.ca_file) == (lab.resolver, lab.ca_file)
+    assert settings.allow_private and settings.timeout_s == 3.0
+
+
 class _Fixed(random.Random):
     """Proposes the given /24s in turn."""
 

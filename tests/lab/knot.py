@@ -55,7 +55,7 @@ server:
     user: root:root
     listen: {spec.knot_ip}@53
     # timeout.test parks a worker for PROXY_TIMEOUT_MS: have plenty.
-    udp-workers: 32
+    udp-workers: 64
     tcp-workers: 8
     background-workers: 1
 

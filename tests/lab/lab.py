@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import shutil
 import signal
 import tempfile
@@ -197,9 +198,13 @@ class Lab:
             "ehlo_name": "probe.bannercheck.test",
             "timeout_s": 10.0,
             "dns_try_timeout_s": 0.5,
+            "dns_lifetime_s": 2.0,
             "connect_timeout_s": 2.0,
             "command_timeout_s": 2.0,
         }
+        # Only fields this version of Settings has: the engine evolves beside the lab.
+        known = {f.name for f in dataclasses.fields(Settings)}
+        base = {k: v for k, v in base.items() if k in known}
         base.update(changes)
         return Settings(**base)
 

@@ -26,6 +26,20 @@ SERVFAIL_ZONE = "servfail.test"  # its zone file does not exist, so Knot answers
 TIMEOUT_ZONE = "timeout.test"  # forwarded to the silent server, so lookups time out
 
 
+# nonpublic.test: addresses outside the lab that no build may ever send a packet to.
+NON_PUBLIC_TARGETS = (
+    "169.254.169.254",  # cloud metadata service
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.0.1",
+    "100.64.0.1",  # CGNAT
+    "192.0.2.1",  # documentation
+    "fd00::1",  # unique-local
+    "fe80::1",  # link-local
+    "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+)
+
+
 class Mode(str, Enum):
     """How a scripted SMTP peer runs a session (see peers.py)."""
 
@@ -389,6 +403,17 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
         host = f"mx{i}.halfsilent.test"
         b.mx("halfsilent.test", i * 10, host)
         b.peer(host, mode=Mode.NORMAL if i <= 2 else Mode.SILENT)
+
+    # --- addresses the deployed guard must never contact (compliance) ----------
+    b.domain(
+        "nonpublic.test",
+        "The MX host resolves to metadata, RFC 1918, CGNAT, ULA, link-local and other "
+        "non-public addresses only",
+        "ADDRESS_NOT_PUBLIC",
+    )
+    b.mx("nonpublic.test", 10, "mx.nonpublic.test")
+    for ip in NON_PUBLIC_TARGETS:
+        b.add("mx.nonpublic.test", "AAAA" if ":" in ip else "A", ip)
 
     return LabSpec(
         prefix=prefix,
