@@ -169,14 +169,15 @@ def request_check(
 
     Raises an AdmissionError subclass when the check is not run.
     """
-    admission = admit(domain, requester, store, settings)
-    if admission.cached is not None:
-        return CheckResult(report=to_dict(admission.cached.report), cached=True)
-    # Two simultaneous checks of one domain would hit its servers twice for nothing.
+    # Two simultaneous checks of one domain would hit its servers twice for nothing;
+    # checked before admission so a refused attempt costs the requester no quota.
     inflight = f"inflight#{domain.ascii}"
     if not store.claim(inflight, ttl_s=int(settings.timeout_s) + 5):
         raise CheckInProgressError(f"a check of {domain.ascii} is already running; retry shortly")
     try:
+        admission = admit(domain, requester, store, settings)
+        if admission.cached is not None:
+            return CheckResult(report=to_dict(admission.cached.report), cached=True)
         payload = to_payload(domain, requester, check_id=admission.check_id or None)
         return CheckResult(report=run_probe(payload), cached=False)
     finally:
