@@ -56,6 +56,11 @@ run: setup
 tick: setup
 	$(PY) -m bannercheck.local tick --port $(PORT)
 
+# What Slack would show for `/bannercheck $(TEXT)`, against a running `make run`.
+TEXT ?= help
+slack: setup
+	$(PY) scripts/slack_local.py --port $(PORT) $(TEXT)
+
 # sam build: offline, no Docker (the layer is built by layers/bannercheck/Makefile).
 build: setup
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build

@@ -56,11 +56,13 @@ class Changes:
         )
 
 
-FindingKey = tuple[str, str | None, str | None]
+# By host, not address: round-robin DNS or a renumbered MX host must not
+# read as "resolved here, new there".
+FindingKey = tuple[str, str | None]
 
 
 def _key(finding: Finding) -> FindingKey:
-    return (finding.code, finding.host, finding.ip)
+    return (finding.code, finding.host)
 
 
 def _actionable(report: Report) -> dict[FindingKey, Finding]:

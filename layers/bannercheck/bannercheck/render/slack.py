@@ -34,6 +34,7 @@ MAX_CONTEXT_TEXT = 2000
 MAX_FALLBACK_TEXT = 3000
 MAX_HOST_BLOCKS = 10  # MX hosts shown in full; the rest are counted
 MAX_GREETING_CHARS = 200
+ACTIONABLE_SEVERITIES = (Severity.FAIL, Severity.INCONCLUSIVE, Severity.WARN)
 
 # Stable action ids: the Slack app routes button clicks by these.
 ACTION_RERUN = "bannercheck_rerun"
@@ -238,20 +239,32 @@ def _finding_text(finding: Finding) -> str:
         f"{SEVERITY_EMOJI[finding.severity]} *{finding.severity.value.upper()}* "
         f"`{to_escaped(finding.code)}`{where}\n{to_escaped(finding.message)}"
     )
-    if finding.severity in (Severity.FAIL, Severity.WARN, Severity.INCONCLUSIVE):
-        if finding.remediation:
-            text += f"\n_What to do:_ {to_escaped(finding.remediation)}"
-        if finding.rfc:
-            text += f" ({to_escaped(finding.rfc)})"
+    if finding.remediation:
+        text += f"\n_What to do:_ {to_escaped(finding.remediation)}"
+    if finding.rfc:
+        text += f" ({to_escaped(finding.rfc)})"
     if finding.evidence:
         text += f"\nEvidence: {to_code(finding.evidence)}"
+    return text
+
+
+def _notes_text(notes: Sequence[Finding]) -> str:
+    """Informational findings, one line each: facts, nothing to do."""
+    lines = [f"{SEVERITY_EMOJI[Severity.INFO]} *Notes*"]
+    for finding in notes:
+        where = f" ({to_escaped(finding.host)})" if finding.host else ""
+        lines.append(f"• `{to_escaped(finding.code)}`{where}: {to_escaped(finding.message)}")
+    text = "\n".join(lines)
+    if len(text) > MAX_SECTION_TEXT:
+        text = to_truncated(text, MAX_SECTION_TEXT - 30) + f"\n…{len(notes)} notes in all"
     return text
 
 
 def _passed_text(passed: Sequence[Finding]) -> str:
     codes = sorted({f.code for f in passed})
     listed = ", ".join(f"`{to_escaped(c)}`" for c in codes)
-    return f":white_check_mark: *Passed:* {len(passed)} checks — {listed}"
+    checks = "check" if len(passed) == 1 else "checks"
+    return f":white_check_mark: *Passed:* {len(passed)} {checks} — {listed}"
 
 
 def to_fallback_text(report: Report) -> str:
@@ -279,6 +292,7 @@ def to_message(report: Report, *, shareable: bool = True, expiry_days: int = 14)
     """
     counts = to_counts(report.findings)
     domain = report.domain
+    api_path = f"GET /checks/{to_escaped(domain)}/{to_escaped(report.check_id)}"
     top: list[Block] = [
         header(_title(report)),
         section(
@@ -313,7 +327,10 @@ def to_message(report: Report, *, shareable: bool = True, expiry_days: int = 14)
         rest = hosts[MAX_HOST_BLOCKS:]
         names = ", ".join(to_escaped(h.name) for h in rest[:20])
         host_blocks.append(
-            context(f"…and {len(rest)} more MX hosts ({names}) — full details via the API.")
+            context(
+                f"…and {len(rest)} more MX hosts ({names}) — full details via the API "
+                f"(`{api_path}`)."
+            )
         )
     if report.dns.skipped_hosts:
         host_blocks.append(
@@ -325,21 +342,26 @@ def to_message(report: Report, *, shareable: bool = True, expiry_days: int = 14)
 
     findings = sorted_findings(report.findings)
     passed = [f for f in findings if f.severity == Severity.PASS]
-    listed = [f for f in findings if f.severity != Severity.PASS]
-    finding_blocks = [section(_finding_text(f)) for f in listed]
+    notes = [f for f in findings if f.severity == Severity.INFO]
+    listed = [f for f in findings if f.severity in ACTIONABLE_SEVERITIES]
+    # Each block with the findings it shows, so an overflow can count what it hides.
+    shown: list[tuple[Block, list[Finding]]] = [(section(_finding_text(f)), [f]) for f in listed]
+    if notes:
+        shown.append((section(_notes_text(notes)), notes))
     if passed:
-        finding_blocks.append(context(_passed_text(passed)))
+        shown.append((context(_passed_text(passed)), passed))
+    finding_blocks = [block for block, _ in shown]
 
     # Two dividers separate hosts from findings from the footer.
     budget = MAX_BLOCKS - len(top) - len(footer) - 2 - len(host_blocks)
     if len(finding_blocks) > budget:
         keep = max(budget - 1, 0)
-        hidden = listed[keep:]
+        hidden = [f for _, group in shown[keep:] for f in group]
         hidden_counts = to_counts_text(to_counts(hidden))
         pointer = section(
             f"…and {len(hidden)} more findings ({hidden_counts}). "
             f"See `/bannercheck history {to_escaped(domain)}` or the API "
-            f"(`GET /checks/{to_escaped(report.check_id)}`) for the full report."
+            f"(`{api_path}`) for the full report."
         )
         finding_blocks = [*finding_blocks[:keep], pointer]
 

@@ -10,9 +10,14 @@ picked up without a redeploy.
 from __future__ import annotations
 
 import os
+import secrets as random_secrets
 from collections.abc import Mapping
+from pathlib import Path
 
 DEFAULT_API_URL = "https://slack.com/api/"
+# The local stack (BANNERCHECK_LOCAL=1) and `make slack` share a signing secret
+# kept here, so signatures are verified locally too.
+LOCAL_SECRET_FILE = Path(__file__).resolve().parents[4] / ".local" / "slack-signing-secret"
 SECRET_MAX_AGE_S = 300
 
 
@@ -26,6 +31,8 @@ def _secret(env: Mapping[str, str], direct: str, by_name: str) -> str:
         return value
     name = env.get(by_name)
     if not name:
+        if direct == "SLACK_SIGNING_SECRET" and env.get("BANNERCHECK_LOCAL") == "1":
+            return local_signing_secret()
         raise SlackConfigError(f"set {direct} or {by_name}")
     # Lazy: Powertools Parameters imports boto3, too slow for the handler's import.
     from aws_lambda_powertools.utilities import parameters
@@ -55,3 +62,18 @@ def api_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     url = env.get("SLACK_API_URL") or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
+
+
+def local_signing_secret(path: Path = LOCAL_SECRET_FILE) -> str:
+    """The local stack's signing secret, created (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = random_secrets.token_hex(16)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # the other side created it meanwhile
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    return secret
