@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.name
 import dns.rdatatype
 import dns.resolver
@@ -95,6 +96,8 @@ class Resolver:
         except dns.resolver.NoAnswer:
             return Lookup(DnsStatus.NODATA)
         except dns.resolver.NoNameservers as exc:
+            if _is_chain_too_long(exc):
+                return Lookup(DnsStatus.CNAME_LOOP, error=f"CNAME chain of {qname} never ends")
             return Lookup(DnsStatus.SERVFAIL, error=_short(exc))
         except dns.resolver.LifetimeTimeout:
             return Lookup(DnsStatus.TIMEOUT, error=f"no answer to {rdtype} {qname}")
@@ -107,6 +110,12 @@ class Resolver:
             records=tuple(r.to_text() for r in answer),
             canonical=canonical if canonical != asked else None,
         )
+
+
+def _is_chain_too_long(exc: dns.resolver.NoNameservers) -> bool:
+    # dnspython reports a CNAME loop as every server "failing" with ChainTooLong.
+    errors = exc.kwargs.get("errors") or []
+    return bool(errors) and all(isinstance(e[3], dns.message.ChainTooLong) for e in errors)
 
 
 def _short(exc: BaseException) -> str:

@@ -46,7 +46,8 @@ class DnsStatus(str, Enum):
     NODATA = "nodata"  # the name exists, no record of this type
     SERVFAIL = "servfail"  # no nameserver gave a usable answer
     TIMEOUT = "timeout"
-    ERROR = "error"  # malformed answer, CNAME loop, and the like
+    ERROR = "error"  # malformed answer and the like
+    CNAME_LOOP = "cname_loop"  # the alias chain never ends: a definite misconfiguration
     NOT_ASKED = "not_asked"
 
     @property

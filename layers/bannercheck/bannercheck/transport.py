@@ -14,6 +14,7 @@ import contextlib
 import errno
 import functools
 import ssl
+import warnings
 from dataclasses import dataclass, field, replace
 
 from bannercheck.certs import to_certificate, to_name_matches
@@ -73,11 +74,10 @@ def _cached_tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
     # Offer old protocols too, so a server that only speaks them is seen and
     # reported (TLS_PROTOCOL_OUTDATED) rather than failing the handshake.
-    try:
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, ssl.SSLError):
+        warnings.simplefilter("ignore", DeprecationWarning)  # deliberate, see above
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError):
-        pass
     return ctx
 
 

@@ -11,7 +11,7 @@ from bannercheck.checks.context import Context
 from bannercheck.checks.walk import to_addresses
 from bannercheck.model import Address, DnsStatus, Finding, MxHost
 
-_NO_DATA = (DnsStatus.NXDOMAIN, DnsStatus.NODATA)
+_NO_DATA = (DnsStatus.NXDOMAIN, DnsStatus.NODATA, DnsStatus.CNAME_LOOP)
 
 # Words ISPs put in the names they generate for customer/pool addresses.
 _GENERIC_WORD_RE = re.compile(
