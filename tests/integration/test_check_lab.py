@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from bannercheck.codec import to_dict, to_report
 from bannercheck.model import Report, Severity, Step, StepStatus, Verdict
 from bannercheck.scan import run_check
 from bannercheck.settings import Settings
+
 from tests.reportcheck import assert_valid_report
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from bannercheck.model import StepStatus
 from bannercheck.scan import run_check
 from bannercheck.settings import Settings

@@ -1,7 +1,6 @@
 """Bad input: a one-line message on stderr and exit 2, never a traceback."""
 
 import pytest
-
 from bannercheck.cli import main
 
 

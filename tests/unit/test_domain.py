@@ -1,8 +1,7 @@
 import pytest
+from bannercheck.domain import DomainError, to_domain
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bannercheck.domain import DomainError, to_domain
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ is a recorder: no packet can leave for them, even if the guard were broken.
 import asyncio
 
 import pytest
-
 from bannercheck.model import Address, DnsResult, DnsStatus, MxHost, Session, StepStatus
 from bannercheck.scan import Limiter, _probe_hosts
 from bannercheck.settings import Settings
@@ -48,9 +47,7 @@ class RecordingProbe:
 def _run(settings: Settings, probe: RecordingProbe) -> DnsResult:
     async def go() -> DnsResult:
         loop = asyncio.get_running_loop()
-        return await _probe_hosts(
-            _dns(INTERNAL), settings, loop.time() + 5, Limiter(4), probe
-        )
+        return await _probe_hosts(_dns(INTERNAL), settings, loop.time() + 5, Limiter(4), probe)
 
     return asyncio.run(go())
 

@@ -1,5 +1,4 @@
 import pytest
-
 from bannercheck.netpolicy import is_public, may_connect
 
 

@@ -1,12 +1,11 @@
 import asyncio
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from bannercheck.model import EhloKeyword
 from bannercheck.replies import ReplyReader, ReplyTooLargeError, to_keywords, to_reply, to_text
 from bannercheck.settings import Settings
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_multiline_greeting_is_one_reply() -> None:
@@ -68,7 +67,11 @@ def test_keywords_are_parsed_not_substring_matched() -> None:
 _KW = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,15}", fullmatch=True)
 
 
-@given(st.lists(st.tuples(_KW, st.lists(_KW, max_size=3)), max_size=10, unique_by=lambda t: t[0].upper()))
+@given(
+    st.lists(
+        st.tuples(_KW, st.lists(_KW, max_size=3)), max_size=10, unique_by=lambda t: t[0].upper()
+    )
+)
 def test_keywords_round_trip(entries: list[tuple[str, list[str]]]) -> None:
     lines = [b"mx.example.com"] + [" ".join([k, *p]).encode() for k, p in entries]
     raw = [b"250-" + line for line in lines[:-1]] + [b"250 " + lines[-1]]

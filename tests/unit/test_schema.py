@@ -1,6 +1,7 @@
 import json
 
 from bannercheck.schema import to_report_schema
+
 from tests.reportcheck import SCHEMA_PATH
 
 
