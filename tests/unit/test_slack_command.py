@@ -80,3 +80,17 @@ def test_handler_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_manifest_declares_the_command_buttons_and_minimum_scopes() -> None:
+    import yaml  # comes with cfn-lint (dev extras)
+    from bannercheck.slack.app import COMMAND
+
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text(encoding="utf-8"))
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == COMMAND
+    assert command["url"].endswith("/slack/events")
+    assert len(command["usage_hint"]) <= 100 and len(command["description"]) <= 100
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["interactivity"]["request_url"] == command["url"]
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["chat:write", "commands"]
