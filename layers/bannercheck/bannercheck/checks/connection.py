@@ -133,7 +133,9 @@ def _check_ending(s: Session, name: str, egress_blocked: bool) -> Iterator[Findi
             evidence=_evidence(s, "connect"),
         )
     elif status in _DROPPED and _no_greeting(s):
-        partial = s.greeting is not None and bool(s.greeting.lines)
+        partial = (s.greeting is not None and bool(s.greeting.lines)) or (
+            _last_received(s) is not None
+        )
         yield c.to_finding(
             c.SMTP_NO_BANNER,
             f"{_where(s)} ({name}) accepted the connection but "
@@ -142,6 +144,7 @@ def _check_ending(s: Session, name: str, egress_blocked: bool) -> Iterator[Findi
             host=name,
             ip=s.ip,
             evidence=(to_evidence_line(s.greeting.lines) if s.greeting else None)
+            or _last_received(s)
             or _evidence(s, "greeting from"),
         )
     elif status in _DROPPED and s.failed_step in (Step.GREETING, Step.EHLO, Step.HELO):

@@ -67,13 +67,14 @@ def is_address_literal(token: str) -> bool:
 def to_greeting_domain(reply: Reply) -> str | None:
     """The domain or address literal a greeting starts with, or None.
 
-    None when the first word is missing, is not RFC 5321 ``Domain`` /
-    ``address-literal`` syntax, or is a protocol word such as ``ESMTP``.
+    None when the reply has no code, or its first word is missing, is not
+    RFC 5321 ``Domain`` / ``address-literal`` syntax, or is a protocol word
+    such as ``ESMTP``.
 
     >>> to_greeting_domain(Reply(220, ("220 mx.example.com ESMTP",), ("mx.example.com ESMTP",)))
     'mx.example.com'
     """
-    text = _first_text(reply)
+    text = _first_text(reply) if reply.code is not None else None
     if not text:
         return None
     token = text.split(" ", 1)[0]

@@ -173,11 +173,13 @@ def check_software(ctx: Context) -> Iterator[Finding]:
         if vulnerabilities:
             cves = sorted({cve for row in vulnerabilities for cve in row.cves})
             fixed = max((row.fixed for row in vulnerabilities), key=_to_numbers)
-            packager = software.distribution or "Distributions"
+            packagers = (
+                f"{software.distribution} packages" if software.distribution else "distributions"
+            )
             yield c.to_finding(
                 c.BANNER_VULNERABLE_VERSION,
                 f"{host.name} ({s.ip}) announces {label}, affected by {', '.join(cves)} "
-                f"(fixed in {fixed}); {packager} packages often backport fixes without "
+                f"(fixed in {fixed}); {packagers} often backport fixes without "
                 "changing the version string",
                 host=host.name,
                 ip=s.ip,
