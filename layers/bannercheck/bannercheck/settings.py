@@ -58,4 +58,6 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     if env.get("BANNERCHECK_SMTP_PORT"):
         changes["smtp_port"] = int(env["BANNERCHECK_SMTP_PORT"])
     changes["allow_private"] = _env_bool(env.get("BANNERCHECK_ALLOW_PRIVATE"))
+    if env.get("BANNERCHECK_CA_FILE"):  # labs and the local stack only
+        changes["ca_file"] = env["BANNERCHECK_CA_FILE"]
     return replace(base, **changes)  # type: ignore[arg-type]
