@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 from bannercheck import invoke, notify
@@ -32,6 +33,7 @@ from tests.slack_mock.server import MockSlack
 from tests.slack_mock.stack import (
     BOT_TOKEN,
     CONTEXT,
+    SECRET,
     ack_json,
     check_id_of,
     delivered,
@@ -440,3 +442,56 @@ def test_alert_to_a_channel_the_bot_cannot_post_in_is_recorded(
     [record] = store.deliveries(after.domain, after.check_id)
     assert record["ok"] is False
     assert record["detail"] == "not_in_channel after 1 attempt(s)"  # not retried
+
+
+# --- checks that cannot start or cannot finish ------------------------------------
+# The probe function fails as it should (Lambda sees the error); here in its thread.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_crashed_check_still_answers_with_its_id(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bannercheck.scan
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    # The engine is not under test here: what the user hears when it breaks is.
+    monkeypatch.setattr(bannercheck.scan, "run_check", crash)
+    url = slack.response_url("crash")
+    check_id = check_id_of(ack_json(post(slack_fn, command_body("example.com", response_url=url))))
+
+    [reply] = delivered(slack, "crash")
+
+    assert reply.json["response_type"] == "ephemeral"
+    assert_valid_message(reply.json)
+    assert "did not finish" in reply.json["text"] and check_id in reply.json["text"]
+    assert store.get_check("example.com", check_id) is None
+    [record] = store.deliveries("example.com", check_id)
+    assert record["ok"] is True
+
+
+def test_probe_that_cannot_be_invoked_gets_a_reply_with_the_id(
+    store: CheckStore, slack: MockSlack, env: None
+) -> None:
+    from bannercheck.invoke import ProbeInvokeError
+    from bannercheck.slack.app import make_app
+    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+    calls: list[dict[str, Any]] = []
+
+    def broken_invoke(payload: dict[str, Any]) -> None:
+        calls.append(payload)
+        if len(calls) == 1:
+            raise ProbeInvokeError("throttled")
+
+    app = make_app(signing_secret=SECRET, store=store, invoke=broken_invoke)
+    handler = SlackRequestHandler(app)
+    body = command_body("example.com", response_url=slack.response_url("x"))
+
+    first = ack_json(handler.handle(to_event(body, secret=SECRET), CONTEXT))
+    retried = ack_json(handler.handle(to_event(body, secret=SECRET), CONTEXT))
+
+    assert "could not be started" in first["text"]
+    assert calls[0]["check_id"] in json.dumps(first["blocks"])
+    assert "Checking" in retried["text"]  # the claim was released: the retry may start it
+    assert len(calls) == 2

@@ -202,12 +202,25 @@ def run_payload(
             raise ProbeBusyError(f"check {job.check_id} is already running")
         from bannercheck.scan import run_check  # lazy: the engine is the heavy import
 
-        report = run_check(job.domain, settings, check_id=job.check_id)
+        try:
+            report = run_check(job.domain, settings, check_id=job.check_id)
+        except Exception:
+            _tell_failure(job, store=store)
+            raise
         report = store.put_check(report, job.requester).report
         _record_metrics(report)
     hand_off(report, job, store=store)
     result: dict[str, Any] = to_dict(report)
     return result
+
+
+def _tell_failure(job: Job, *, store: CheckStore) -> None:
+    """A check that crashed still answers whoever asked, with its check id (Slack)."""
+    if job.reply_to and store.claim(f"failed#{job.check_id}", ttl_s=DELIVERY_CLAIM_TTL_S):
+        from bannercheck import notify
+
+        reason = "an internal error stopped it"
+        notify.deliver_failure(job.domain.ascii, job.check_id, reason, job.reply_to, store=store)
 
 
 def hand_off(report: Report, job: Job, *, store: CheckStore) -> None:
