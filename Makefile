@@ -30,8 +30,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 # --- quality ---------------------------------------------------------------
 lint: setup
-	$(VENV)/bin/ruff check layers functions tests scripts
-	$(VENV)/bin/ruff format --check layers functions tests scripts
+	$(VENV)/bin/ruff check layers functions tests scripts bench
+	$(VENV)/bin/ruff format --check layers functions tests scripts bench
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -64,6 +64,11 @@ slack: setup
 # sam build: offline, no Docker (the layer is built by layers/bannercheck/Makefile).
 build: setup
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build
+
+# Benchmarks against swaks, nmap and bare clients on a generated loopback lab (~10 min):
+# rewrites bench/RESULTS.md, bench/results.json, bench/*.png and README's Benchmarks block.
+bench: setup
+	$(PY) -m bench.run
 
 template-lint: setup
 	$(VENV)/bin/cfn-lint template.yaml

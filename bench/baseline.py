@@ -1,0 +1,143 @@
+"""The physical limits bannercheck is measured against: sessions with no analysis.
+
+    python -m bench.baseline bulk --ca-file CA --concurrency 64 ADDRESS_FILE
+        the bare asyncio client: one session per line of ADDRESS_FILE (no DNS),
+        ``concurrency`` in flight; prints how many sessions completed TLS.
+    python -m bench.baseline single --resolver IP --ca-file CA DOMAIN
+        the bare-socket single-domain baseline: MX and A queries, then the session,
+        with blocking sockets; exit 0 when TLS was established.
+
+A session is what bannercheck's probe does with a healthy server: greeting,
+EHLO, STARTTLS, TLS handshake (chain verified against CA), EHLO, QUIT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+EHLO = b"EHLO probe.bannercheck.test\r\n"
+TIMEOUT_S = 10.0
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    # Same policy as the engine: chain verified, names left to the checks.
+    context = ssl.create_default_context(cafile=ca_file)
+    context.check_hostname = False
+    return context
+
+
+# --- the bare asyncio client ----------------------------------------------------
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    """Read lines until the last line of a reply ("250 ..." rather than "250-...")."""
+    while True:
+        line = await reader.readline()
+        if len(line) < 4 or line[3:4] != b"-":
+            return line
+
+
+async def session(ip: str, context: ssl.SSLContext, port: int = 25) -> bool:
+    reader, writer = await asyncio.open_connection(ip, port)
+    try:
+        await _reply(reader)
+        writer.write(EHLO)
+        await _reply(reader)
+        writer.write(b"STARTTLS\r\n")
+        if not (await _reply(reader)).startswith(b"220"):
+            return False
+        await writer.start_tls(context, server_hostname=None)
+        writer.write(EHLO)
+        ok = (await _reply(reader)).startswith(b"250")
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+        return ok
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+
+
+async def run_bulk(ips: list[str], ca_file: str, concurrency: int) -> int:
+    context = tls_context(ca_file)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(ip: str) -> bool:
+        async with slots:
+            try:
+                return await asyncio.wait_for(session(ip, context), TIMEOUT_S)
+            except (OSError, ssl.SSLError, TimeoutError):
+                return False
+
+    results = await asyncio.gather(*(one(ip) for ip in ips))
+    return sum(results)
+
+
+# --- the bare-socket single domain -------------------------------------------------
+def _lines(sock: socket.socket | ssl.SSLSocket, buffer: bytearray) -> bytes:
+    while True:
+        end = buffer.find(b"\n")
+        while end >= 0:
+            line = bytes(buffer[: end + 1])
+            del buffer[: end + 1]
+            if len(line) < 4 or line[3:4] != b"-":
+                return line
+            end = buffer.find(b"\n")
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b""
+        buffer += chunk
+
+
+def single(domain: str, resolver: str, ca_file: str, port: int = 25) -> bool:
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    mx = dns.query.udp(dns.message.make_query(domain, dns.rdatatype.MX), resolver, TIMEOUT_S)
+    exchange = min(mx.answer[0], key=lambda r: r.preference).exchange
+    a = dns.query.udp(dns.message.make_query(exchange, dns.rdatatype.A), resolver, TIMEOUT_S)
+    ip = a.answer[0][0].address
+    buffer = bytearray()
+    with socket.create_connection((ip, port), TIMEOUT_S) as raw:
+        _lines(raw, buffer)
+        raw.sendall(EHLO)
+        _lines(raw, buffer)
+        raw.sendall(b"STARTTLS\r\n")
+        if not _lines(raw, buffer).startswith(b"220"):
+            return False
+        with tls_context(ca_file).wrap_socket(raw, server_hostname=None) as tls:
+            buffer.clear()
+            tls.sendall(EHLO)
+            ok = _lines(tls, buffer).startswith(b"250")
+            tls.sendall(b"QUIT\r\n")
+            _lines(tls, buffer)
+            return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.baseline")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    bulk = sub.add_parser("bulk")
+    bulk.add_argument("addresses", type=Path)
+    bulk.add_argument("--ca-file", required=True)
+    bulk.add_argument("--concurrency", type=int, default=64)
+    one = sub.add_parser("single")
+    one.add_argument("domain")
+    one.add_argument("--resolver", required=True)
+    one.add_argument("--ca-file", required=True)
+    args = parser.parse_args(argv)
+    if args.mode == "bulk":
+        ips = args.addresses.read_text().split()
+        ok = asyncio.run(run_bulk(ips, args.ca_file, args.concurrency))
+        print(ok)
+        return 0 if ok == len(ips) else 1
+    return 0 if single(args.domain, args.resolver, args.ca_file) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,666 @@
+"""``python -m bench.run [--quick] [--out DIR]``: every measure of issue #5, in one run.
+
+Starts the bench lab, runs each tool on the same work, and writes
+``results.json``, ``RESULTS.md`` and the PNG plots to ``--out`` (default
+``bench/``; ``--quick`` defaults to ``bench/work/quick``, which git ignores).
+A full run also refreshes the "Benchmarks" block of README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.lab import MX_COUNTS, REPO, BenchLab, bulk_domain, mx_domain
+from bench.measure import Run, Stats, measure
+
+EHLO_NAME = "probe.bannercheck.test"
+CONCURRENCY = 64
+PY = sys.executable
+BANNERCHECK = str(Path(PY).with_name("bannercheck"))
+HANDLERS = ("api", "dispatch", "probe", "slack")
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    reps: int  # repetitions of every cheap figure
+    slow_reps: int  # swaks and nmap in bulk, the 1,000-domain growth point
+    bulk: int  # domains of the bulk measure
+    growth: tuple[tuple[int, int], ...]  # (domains, repetitions)
+    per_mx: int  # domains for each MX-count point
+
+
+FULL = Config(
+    quick=False,
+    reps=5,
+    slow_reps=3,
+    bulk=1000,
+    growth=((10, 5), (100, 5), (1000, 3), (10000, 1)),
+    per_mx=40,
+)
+QUICK = Config(quick=True, reps=1, slow_reps=1, bulk=20, growth=((10, 1), (20, 1)), per_mx=2)
+
+
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def repeat(reps: int, argv: Sequence[str], **options: Any) -> list[Run]:
+    return [measure(argv, **options) for _ in range(reps)]
+
+
+def stats(runs: Sequence[Run], value: Callable[[Run], float]) -> dict[str, float]:
+    return Stats.of([value(r) for r in runs]).to_json()
+
+
+# --- 1. one domain, end to end --------------------------------------------------
+def _tls_sessions(reports: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for report in reports
+        for host in report["dns"]["hosts"]
+        for address in host["addresses"]
+        if (s := address.get("session")) and s["status"] == "ok" and s["tls"] and s["ehlo_tls"]
+    )
+
+
+def single_commands(
+    lab: BenchLab, domain: str, mx_ip: str
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    return {
+        "bannercheck": (
+            [
+                BANNERCHECK, "check", domain, "--json", "--resolver", lab.resolver,
+                "--allow-private", "--ca-file", lab.ca_file, "--ehlo-name", EHLO_NAME,
+            ],
+            child_env(),
+        ),
+        "swaks": (
+            # Given the address: swaks finds the MX with Net::DNS (which could be pointed
+            # at the lab) but resolves the host with the system resolver (which cannot).
+            [
+                "swaks", "--to", f"postmaster@{domain}", "--from", f"bench@{EHLO_NAME}",
+                "--ehlo", EHLO_NAME, "--tls", "--quit-after", "EHLO", "--server", mx_ip,
+            ],
+            child_env(),
+        ),
+        "bare socket": (
+            [
+                PY, "-m", "bench.baseline", "single", domain, "--resolver", lab.resolver,
+                "--ca-file", lab.ca_file,
+            ],
+            child_env(),
+        ),
+    }  # fmt: skip
+
+
+def single_ok(tool: str, run: Run) -> bool:
+    if tool == "bannercheck":
+        try:
+            return _tls_sessions([json.loads(run.stdout)]) == 1
+        except (ValueError, KeyError, TypeError):
+            return False
+    if tool == "swaks":
+        return run.returncode == 0 and "<~  250" in run.stdout
+    return run.returncode == 0
+
+
+def measure_single(lab: BenchLab, cfg: Config) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    targets = (
+        ("Postfix", "good.test", lab.bench.postfix_ip),
+        ("scripted peer", "peer.test", lab.bench.peer_ip(0)),
+    )
+    for target, domain, mx_ip in targets:
+        commands = single_commands(lab, domain, mx_ip)
+        medians = {}
+        for tool, (argv, env) in commands.items():
+            measure(argv, env=env)  # warm-up: bytecode and page cache
+            runs = repeat(cfg.reps, argv, env=env)
+            row: dict[str, Any] = {
+                "target": target,
+                "domain": domain,
+                "tool": tool,
+                "wall_s": stats(runs, lambda r: r.wall_s),
+                "cpu_s": stats(runs, lambda r: r.cpu_s),
+                "peak_rss_mb": stats(runs, lambda r: r.peak_rss_mb),
+                "ok": all(single_ok(tool, r) for r in runs),
+            }
+            medians[tool] = row["wall_s"]["median"]
+            rows.append(row)
+            log(f"single {target} {tool}: {row['wall_s']['median']:.3f} s ok={row['ok']}")
+        for row in rows[-len(commands) :]:
+            row["ratio_to_baseline"] = medians[row["tool"]] / medians["bare socket"]
+    return rows
+
+
+# --- 2. bulk ---------------------------------------------------------------------
+def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]:
+    n = cfg.bulk
+    domains = [bulk_domain(i) for i in range(n)]
+    addresses = work / "bulk-addresses.txt"
+    addresses.write_text("\n".join(lab.bench.bulk_ip(i) for i in range(n)) + "\n")
+    out = work / "bulk-out.txt"
+    nmap_xml = work / "bulk-nmap.xml"
+    tools: list[tuple[str, list[str], dict[str, str], int, Callable[[Run], int]]] = [
+        (
+            "bannercheck (CLI, one process)",
+            [
+                BANNERCHECK, "check", *domains, "--json", "--resolver", lab.resolver,
+                "--allow-private", "--ca-file", lab.ca_file, "--ehlo-name", EHLO_NAME,
+                "--concurrency", str(CONCURRENCY),
+            ],
+            child_env(),
+            cfg.reps,
+            lambda run: _tls_sessions(json.loads(out.read_text())),
+        ),
+        (
+            "bare asyncio client (no DNS, no analysis)",
+            [
+                PY, "-m", "bench.baseline", "bulk", str(addresses), "--ca-file", lab.ca_file,
+                "--concurrency", str(CONCURRENCY),
+            ],
+            child_env(),
+            cfg.reps,
+            lambda run: int(out.read_text().split()[0]),
+        ),
+        (
+            f"swaks (xargs -P {CONCURRENCY})",
+            [
+                "xargs", "-a", str(addresses), "-P", str(CONCURRENCY), "-n", "1",
+                "swaks", "--to", "postmaster@bench.test", "--from", f"bench@{EHLO_NAME}",
+                "--ehlo", EHLO_NAME, "--tls", "--quit-after", "EHLO", "--server",
+            ],
+            child_env(),
+            cfg.slow_reps,
+            lambda run: out.read_text().count("<~  221"),
+        ),
+        (
+            "nmap (smtp-commands, ssl-cert)",
+            [
+                "nmap", "-Pn", "-n", "-p25", "--script", "smtp-commands,ssl-cert",
+                "--min-hostgroup", str(CONCURRENCY), "--max-hostgroup", str(CONCURRENCY),
+                "-iL", str(addresses), "-oX", str(nmap_xml),
+            ],
+            child_env(),
+            cfg.slow_reps,
+            lambda run: nmap_xml.read_text().count('<script id="ssl-cert"'),
+        ),
+    ]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for name, argv, env, reps, count_ok in tools:
+        runs, ok = [], []
+        for _ in range(reps):
+            run = measure(argv, env=env, stdout_path=out)
+            runs.append(run)
+            try:
+                ok.append(count_ok(run))
+            except (OSError, ValueError, KeyError, IndexError):
+                ok.append(0)
+        row: dict[str, Any] = {
+            "tool": name,
+            "domains": n,
+            "concurrency": CONCURRENCY,
+            "wall_s": stats(runs, lambda r: r.wall_s),
+            "domains_per_s": stats(runs, lambda r: n / r.wall_s),
+            "cpu_s": stats(runs, lambda r: r.cpu_s),
+            "peak_rss_mb": stats(runs, lambda r: r.peak_rss_mb),
+            "tls_sessions_ok": min(ok),
+        }
+        rows.append(row)
+        log(
+            f"bulk {name}: {row['domains_per_s']['median']:.1f} domains/s, "
+            f"{row['tls_sessions_ok']}/{n} sessions with TLS"
+        )
+    return rows
+
+
+# --- 3. growth -----------------------------------------------------------------------
+def checker_argv(lab: BenchLab, domains_file: Path, max_mx: int = 10) -> list[str]:
+    return [
+        PY, "-m", "bench.checker", str(domains_file), "--resolver", lab.resolver,
+        "--ca-file", lab.ca_file, "--concurrency", str(CONCURRENCY),
+        "--sessions", str(CONCURRENCY), "--max-mx", str(max_mx),
+    ]  # fmt: skip
+
+
+def _checker_counts(run: Run) -> tuple[int, int, int]:
+    try:
+        full, total, reports = (int(x) for x in run.stdout.split()[:3])
+    except ValueError:
+        return 0, 0, 0
+    return full, total, reports
+
+
+def measure_growth(
+    lab: BenchLab, cfg: Config, work: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[float, float]]]:
+    domain_rows: list[dict[str, Any]] = []
+    timeline: list[tuple[float, float]] = []
+    for n, reps in cfg.growth:
+        domains_file = work / f"growth-{n}.txt"
+        domains_file.write_text("\n".join(bulk_domain(i) for i in range(n)) + "\n")
+        runs = repeat(reps, checker_argv(lab, domains_file), env=child_env())
+        counts = [_checker_counts(r) for r in runs]
+        domain_rows.append(
+            {
+                "domains": n,
+                "wall_s": stats(runs, lambda r: r.wall_s),
+                "domains_per_s": Stats.of([n / r.wall_s for r in runs]).to_json(),
+                "cpu_s": stats(runs, lambda r: r.cpu_s),
+                "peak_rss_mb": stats(runs, lambda r: r.peak_rss_mb),
+                "tls_sessions_ok": min(c[0] for c in counts),
+                "reports": min(c[2] for c in counts),
+            }
+        )
+        timeline = list(runs[0].rss_timeline)
+        log(f"growth {n} domains: {domain_rows[-1]['wall_s']['median']:.2f} s")
+    mx_rows: list[dict[str, Any]] = []
+    for k in MX_COUNTS:
+        domains_file = work / f"growth-mx{k}.txt"
+        domains_file.write_text("\n".join(mx_domain(k, i) for i in range(cfg.per_mx)) + "\n")
+        runs = repeat(cfg.reps, checker_argv(lab, domains_file, max_mx=16), env=child_env())
+        counts = [_checker_counts(r) for r in runs]
+        mx_rows.append(
+            {
+                "mx_hosts": k,
+                "domains": cfg.per_mx,
+                "wall_s": stats(runs, lambda r: r.wall_s),
+                "sessions_per_s": Stats.of([cfg.per_mx * k / r.wall_s for r in runs]).to_json(),
+                "cpu_s": stats(runs, lambda r: r.cpu_s),
+                "peak_rss_mb": stats(runs, lambda r: r.peak_rss_mb),
+                "tls_sessions_ok": min(c[0] for c in counts),
+                "sessions": cfg.per_mx * k,
+            }
+        )
+        log(f"growth {k} MX hosts: {mx_rows[-1]['wall_s']['median']:.2f} s")
+    return domain_rows, mx_rows, timeline
+
+
+def flatness(timeline: Sequence[tuple[float, float]]) -> dict[str, float]:
+    """RSS a quarter of the way in, and its change from there to the end (MB)."""
+    if len(timeline) < 4:
+        rss = [mb for _t, mb in timeline] or [0.0]
+        return {"rss_at_25pct_mb": rss[0], "rss_at_end_mb": rss[-1], "growth_mb": 0.0}
+    quarter = timeline[len(timeline) // 4][1]
+    end = max(mb for _t, mb in timeline[-max(1, len(timeline) // 10) :])
+    return {"rss_at_25pct_mb": quarter, "rss_at_end_mb": end, "growth_mb": end - quarter}
+
+
+# --- 4. cold start ---------------------------------------------------------------------
+def import_ms(handler: str) -> float | None:
+    """Cumulative import time of functions/<handler>/app.py (``python -X importtime``)."""
+    proc = subprocess.run(
+        [PY, "-X", "importtime", "-c", "import app"],
+        cwd=REPO / "functions" / handler,
+        env=child_env(AWS_DEFAULT_REGION="us-east-1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        return None
+    for line in proc.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| app$", line)
+        if match:
+            return int(match.group(1)) / 1000
+    return None
+
+
+def measure_imports(cfg: Config) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for handler in HANDLERS:
+        path = REPO / "functions" / handler / "app.py"
+        if not path.exists():
+            continue
+        import_ms(handler)  # warm-up: bytecode written once
+        times = [import_ms(handler) for _ in range(cfg.reps)]
+        good = [t for t in times if t is not None]
+        rows.append(
+            {
+                "handler": f"functions/{handler}/app.py",
+                "source_bytes": path.stat().st_size,
+                "import_ms": Stats.of(good).to_json() if good else None,
+                "error": None if len(good) == len(times) else "import failed",
+            }
+        )
+        median = rows[-1]["import_ms"]["median"] if good else float("nan")
+        log(f"import {handler}: {median:.1f} ms")
+    return rows
+
+
+def _zip_size(root: Path) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "layer.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, path.relative_to(root))
+        return target.stat().st_size
+
+
+def measure_layer(cfg: Config) -> dict[str, Any]:
+    built = REPO / ".aws-sam" / "build" / "BannercheckLayer"
+    if built.is_dir():
+        return {"zip_bytes": _zip_size(built), "source": "sam build output (.aws-sam/build)"}
+    if cfg.quick:
+        # No network in `make test`: the package alone, without its dependencies.
+        size = _zip_size(REPO / "layers" / "bannercheck" / "bannercheck")
+        return {"zip_bytes": size, "source": "package only, no dependencies (--quick)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [
+                "make", "-s", "-C", str(REPO / "layers" / "bannercheck"),
+                "build-BannercheckLayer", f"ARTIFACTS_DIR={tmp}", f"PYTHON={PY}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            return {"zip_bytes": None, "source": f"layer build failed: {proc.stderr[-500:]}"}
+        return {
+            "zip_bytes": _zip_size(Path(tmp)),
+            "source": "layers/bannercheck/Makefile build-BannercheckLayer "
+            "(pip --platform manylinux2014_aarch64 --python-version 3.13), zipped here",
+        }
+
+
+# --- targets, reports ----------------------------------------------------------------------
+def to_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, goal: str, met: bool | None) -> None:
+        targets.append({"target": name, "value": value, "goal": goal, "met": met})
+
+    for row in results["single"]:
+        if row["tool"] == "bannercheck":
+            ratio = row["ratio_to_baseline"]
+            add(f"one domain ({row['target']}) vs bare socket", ratio, "<= 1.3x", ratio <= 1.3)
+    bulk = {row["tool"].split(" ")[0]: row for row in results["bulk"]}
+    rate = {tool: row["domains_per_s"]["median"] for tool, row in bulk.items()}
+    add("bulk rate vs bare asyncio", rate["bannercheck"] / rate["bare"], ">= 0.5x",
+        rate["bannercheck"] >= 0.5 * rate["bare"])  # fmt: skip
+    add("bulk rate vs swaks", rate["bannercheck"] / rate["swaks"], ">= 5x",
+        rate["bannercheck"] >= 5 * rate["swaks"])  # fmt: skip
+    add("bulk rate vs nmap", rate["bannercheck"] / rate["nmap"], "> 1x",
+        rate["bannercheck"] > rate["nmap"])  # fmt: skip
+    peak = max(r["peak_rss_mb"]["max"] for r in results["growth_domains"])
+    peak = max(peak, bulk["bannercheck"]["peak_rss_mb"]["max"])
+    add("peak RSS of bannercheck (MB, any run)", peak, "< 200", peak < 200)
+    growth = results["memory_flatness"]["growth_mb"]
+    add("RSS growth over the largest run, 25% to end (MB)", growth, "flat (< 20)", growth < 20)
+    for row in results["imports"]:
+        if row["handler"].endswith("slack/app.py") and row["import_ms"]:
+            ms = row["import_ms"]["median"]
+            add("Slack handler import (ms)", ms, "< 300", ms < 300)
+    size = results["layer"]["zip_bytes"]
+    if size:
+        add("layer zip (MB)", size / 1e6, "< 10", size < 10e6)
+    return targets
+
+
+def _fmt(stat: dict[str, float] | None, digits: int = 2) -> str:
+    if not stat:
+        return "n/a"
+    return f"{stat['median']:.{digits}f} ({stat['min']:.{digits}f}–{stat['max']:.{digits}f})"
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` (`python -m bench.run{' --quick' if meta['quick'] else ''}`)"
+        f" on {meta['date']}: {meta['cpus']} CPUs, {meta['machine']}, Python {meta['python']}.",
+        "Every figure is **median (min–max)** over the runs given by *n*. The lab, the tools",
+        "and their peers share the same cores: these are whole-machine figures.",
+        "",
+        "Lab: Knot (Debian) authoritative for the generated zone, 64 scripted asyncio peers",
+        "(the test lab's, in one process) on 127.A.B.100–163 with lab-CA certificates, one",
+        "Postfix on 127.A.B.1. A session is: connect, greeting, EHLO, STARTTLS, TLS handshake,",
+        "EHLO, QUIT.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
+        lines.append(f"| {t['target']} | {value} | {t['goal']} | {'yes' if t['met'] else 'NO'} |")
+    lines += [
+        "",
+        "## 1. One domain, end to end",
+        "",
+        "DNS (MX, then addresses), connect, greeting, EHLO, STARTTLS, EHLO, QUIT; each tool a",
+        "fresh process (interpreter start-up included). bannercheck also asks AAAA, PTR and the",
+        "PTR's A, and judges the result. swaks is given the MX host's address (no DNS: it",
+        "resolves host names with the system resolver, which does not know the lab) and does",
+        "not verify the certificate; the bare socket client is dnspython queries plus",
+        "blocking `socket`/`ssl`.",
+        "",
+        "| target | tool | wall s | CPU s | peak RSS MB | × bare | all ok | n |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["single"]:
+        lines.append(
+            f"| {r['target']} | {r['tool']} | {_fmt(r['wall_s'], 3)} | {_fmt(r['cpu_s'], 3)} | "
+            f"{_fmt(r['peak_rss_mb'], 1)} | {r['ratio_to_baseline']:.2f} | "
+            f"{'yes' if r['ok'] else 'NO'} | {r['wall_s']['n']} |"
+        )
+    bulk_n = results["bulk"][0]["domains"] if results["bulk"] else 0
+    lines += [
+        "",
+        f"## 2. Bulk: {bulk_n} domains, {CONCURRENCY} sessions in flight",
+        "",
+        "bannercheck: the CLI (`--json`, output to a file), one process, DNS and analysis",
+        "included. The bare asyncio client and swaks connect to the same addresses with no",
+        "DNS at all; nmap (`-Pn -n -p25 --script smtp-commands,ssl-cert`, host groups of",
+        f"{CONCURRENCY}) scans the same address list, so its domains/s is N / elapsed with no MX",
+        "step. CPU is user+system of the tool and every process it started; peak RSS is",
+        "the sum over all of its processes, sampled every 50 ms.",
+        "",
+        "| tool | domains/s | wall s | CPU s | peak RSS MB | sessions with TLS | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["bulk"]:
+        lines.append(
+            f"| {r['tool']} | {_fmt(r['domains_per_s'], 1)} | {_fmt(r['wall_s'])} | "
+            f"{_fmt(r['cpu_s'])} | {_fmt(r['peak_rss_mb'], 1)} | "
+            f"{r['tls_sessions_ok']}/{r['domains']} | {r['wall_s']['n']} |"
+        )
+    flat = results["memory_flatness"]
+    lines += [
+        "",
+        "## 3. Growth",
+        "",
+        "`python -m bench.checker`: what `bannercheck check --json` does, with the domain",
+        "list read from a file and up to 16 MX hosts probed; reports stream to /dev/null.",
+        "",
+        "| domains | wall s | domains/s | CPU s | peak RSS MB | sessions with TLS | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["growth_domains"]:
+        lines.append(
+            f"| {r['domains']} | {_fmt(r['wall_s'])} | {_fmt(r['domains_per_s'], 1)} | "
+            f"{_fmt(r['cpu_s'])} | {_fmt(r['peak_rss_mb'], 1)} | "
+            f"{r['tls_sessions_ok']}/{r['domains']} | {r['wall_s']['n']} |"
+        )
+    lines += [
+        "",
+        "| MX hosts per domain | domains | wall s | sessions/s | peak RSS MB |"
+        " sessions with TLS | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["growth_mx"]:
+        lines.append(
+            f"| {r['mx_hosts']} | {r['domains']} | {_fmt(r['wall_s'])} | "
+            f"{_fmt(r['sessions_per_s'], 1)} | {_fmt(r['peak_rss_mb'], 1)} | "
+            f"{r['tls_sessions_ok']}/{r['sessions']} | {r['wall_s']['n']} |"
+        )
+    lines += [
+        "",
+        f"Memory while checking the largest list: {flat['rss_at_25pct_mb']:.1f} MB a quarter",
+        f"of the way in, {flat['rss_at_end_mb']:.1f} MB at the end ({flat['growth_mb']:+.1f} MB).",
+        "",
+    ]
+    for plot in results["plots"]:
+        lines.append(f"![{plot}]({plot})")
+    lines += [
+        "",
+        "## 4. Cold start",
+        "",
+        "`python -X importtime -c 'import app'` in each function's directory (cumulative time",
+        "of the handler module; bytecode already compiled, as in a deployed layer).",
+        "",
+        "| handler | source bytes | import ms | n |",
+        "|---|---|---|---|",
+    ]
+    for r in results["imports"]:
+        n = r["import_ms"]["n"] if r["import_ms"] else 0
+        lines.append(f"| {r['handler']} | {r['source_bytes']} | {_fmt(r['import_ms'], 1)} | {n} |")
+    layer = results["layer"]
+    size = "n/a" if not layer["zip_bytes"] else f"{layer['zip_bytes'] / 1e6:.2f} MB"
+    lines += ["", f"Layer zip: **{size}** — {layer['source']}.", ""]
+    return "\n".join(lines)
+
+
+README_START = "<!-- bench:start (written by `make bench`) -->"
+README_END = "<!-- bench:end -->"
+
+
+def to_readme_block(results: dict[str, Any]) -> str:
+    single = {(r["target"], r["tool"]): r for r in results["single"]}
+    bulk = {r["tool"].split(" ")[0]: r for r in results["bulk"]}
+    rate = {tool: row["domains_per_s"]["median"] for tool, row in bulk.items()}
+    bc = bulk["bannercheck"]
+    slack = next((r for r in results["imports"] if r["handler"].endswith("slack/app.py")), None)
+    layer = results["layer"]["zip_bytes"]
+    lines = [
+        README_START,
+        f"Medians from `make bench` on {results['meta']['date']} ({results['meta']['cpus']} CPUs,"
+        " lab and tools on the same machine); details, min/max and plots in"
+        " [bench/RESULTS.md](bench/RESULTS.md).",
+        "",
+        f"- One domain end to end (Postfix): bannercheck "
+        f"{single[('Postfix', 'bannercheck')]['wall_s']['median']:.2f} s, "
+        f"{single[('Postfix', 'bannercheck')]['ratio_to_baseline']:.2f}× the bare-socket "
+        f"client; swaks {single[('Postfix', 'swaks')]['ratio_to_baseline']:.2f}×.",
+        f"- {bc['domains']} domains, {CONCURRENCY} in flight: bannercheck "
+        f"{rate['bannercheck']:.0f} domains/s = {rate['bannercheck'] / rate['bare']:.2f}× the "
+        f"bare asyncio client ({rate['bare']:.0f} sessions/s), "
+        f"{rate['bannercheck'] / rate['swaks']:.1f}× swaks, "
+        f"{rate['bannercheck'] / rate['nmap']:.1f}× nmap; "
+        f"peak RSS {bc['peak_rss_mb']['median']:.0f} MB.",
+    ]
+    big = results["growth_domains"][-1]
+    flat = results["memory_flatness"]
+    lines.append(
+        f"- {big['domains']} domains: {big['wall_s']['median']:.1f} s, peak RSS "
+        f"{big['peak_rss_mb']['median']:.0f} MB (RSS {flat['growth_mb']:+.1f} MB from a quarter"
+        " of the way in to the end)."
+    )
+    if slack and slack["import_ms"]:
+        lines.append(
+            f"- Cold start: the Slack handler imports in {slack['import_ms']['median']:.0f} ms"
+            + (f"; the layer zips to {layer / 1e6:.1f} MB." if layer else ".")
+        )
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def update_readme(results: dict[str, Any]) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    block = to_readme_block(results)
+    if README_START in text and README_END in text:
+        head, rest = text.split(README_START, 1)
+        _old, tail = rest.split(README_END, 1)
+        readme.write_text(head + block + tail)
+    else:
+        readme.write_text(text.rstrip("\n") + "\n\n## Benchmarks\n\n" + block + "\n")
+
+
+def run(cfg: Config, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "quick": cfg.quick,
+            "cpus": os.cpu_count(),
+            "machine": f"{platform.system()} {platform.machine()}",
+            "python": platform.python_version(),
+            "concurrency": CONCURRENCY,
+        }
+    }
+    started = time.monotonic()
+    biggest = max(n for n, _reps in cfg.growth)
+    with tempfile.TemporaryDirectory(prefix="bannercheck-bench-work-") as tmp:
+        work = Path(tmp)
+        log("starting the bench lab")
+        with BenchLab.start(bulk=max(biggest, cfg.bulk), per_mx_count=cfg.per_mx) as lab:
+            results["meta"]["lab_prefix"] = lab.bench.prefix
+            log(f"lab on {lab.bench.prefix}.0/24")
+            results["single"] = measure_single(lab, cfg)
+            results["bulk"] = measure_bulk(lab, cfg, work)
+            growth_domains, growth_mx, timeline = measure_growth(lab, cfg, work)
+    results["growth_domains"] = growth_domains
+    results["growth_mx"] = growth_mx
+    results["memory_timeline"] = {"domains": biggest, "samples": timeline}
+    results["memory_flatness"] = flatness(timeline)
+    results["imports"] = measure_imports(cfg)
+    log("layer size")
+    results["layer"] = measure_layer(cfg)
+    results["targets"] = to_targets(results)
+    from bench.plots import write_plots
+
+    results["plots"] = write_plots(results, out)
+    results["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "RESULTS.md").write_text(to_markdown(results))
+    if not cfg.quick and out.resolve() == (REPO / "bench").resolve():
+        update_readme(results)  # only the published figures go to the README
+    print(to_markdown(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N, one repetition")
+    parser.add_argument("--out", type=Path, help="where results go (default bench/)")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    out = args.out or (REPO / "bench" / "work" / "quick" if args.quick else REPO / "bench")
+    for tool in ("swaks", "nmap", "xargs"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} not found: run scripts/install-system-deps.sh", file=sys.stderr)
+            return 2
+    run(cfg, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
