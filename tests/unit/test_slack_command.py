@@ -94,3 +94,12 @@ def test_manifest_declares_the_command_buttons_and_minimum_scopes() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["interactivity"]["request_url"] == command["url"]
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["chat:write", "commands"]
+
+
+def test_bad_input_is_echoed_escaped() -> None:
+    from bannercheck.slack.messages import to_bad_input
+
+    with pytest.raises(CommandError) as caught:
+        to_command("mx<!here>.example")
+    reply = to_bad_input(str(caught.value))
+    assert "<!here>" not in reply["text"] and "&lt;!here&gt;" in reply["text"]

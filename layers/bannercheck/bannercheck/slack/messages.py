@@ -43,7 +43,10 @@ def to_usage() -> Message:
 
 
 def to_bad_input(explanation: str) -> Message:
-    return to_ephemeral(f":thinking_face: {explanation}", "Try `/bannercheck help` for usage.")
+    """``explanation`` quotes the user's input: escaped, so it cannot format a mention."""
+    return to_ephemeral(
+        f":thinking_face: {to_escaped(explanation)}", "Try `/bannercheck help` for usage."
+    )
 
 
 def to_not_started(domain: str, check_id: str) -> Message:
