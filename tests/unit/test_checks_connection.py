@@ -95,6 +95,25 @@ def _slow() -> Context:
 GARBAGE = (TranscriptLine(1.0, Direction.RECEIVED, "\\x16\\x03\\x01\\x00\\xa5 binary"),)
 
 CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
+    ("clean-no-timeout", clean_domain, c.SMTP_CONNECT_TIMEOUT, None, None, None),
+    (
+        "refused-is-not-timeout",
+        _ended(StepStatus.CONNECTION_REFUSED, Step.CONNECT),
+        c.SMTP_CONNECT_TIMEOUT,
+        None,
+        MX1,
+        IP1,
+    ),
+    ("clean-no-network-error", clean_domain, c.SMTP_CONNECT_FAILED, None, None, None),
+    (
+        "timeout-is-not-network-error",
+        _timeout_among_good,
+        c.SMTP_CONNECT_FAILED,
+        None,
+        MX1,
+        IP1,
+    ),
+    ("clean-no-internal-error", clean_domain, c.PROBE_INTERNAL_ERROR, None, None, None),
     (
         "refused",
         _ended(StepStatus.CONNECTION_REFUSED, Step.CONNECT),

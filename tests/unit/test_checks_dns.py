@@ -54,6 +54,11 @@ def _all_unresolvable() -> Context:
     return context(dns(dead))
 
 
+def _loop() -> Context:
+    looped = host("a.loop.example", a_status=DnsStatus.CNAME_LOOP, aaaa_status=DnsStatus.CNAME_LOOP)
+    return context(dns(looped, good_host("mx2.example.com", "192.0.2.20")))
+
+
 def _aaaa_timeout() -> Context:
     ctx = _single()
     h = replace(ctx.dns.hosts[0], aaaa_status=DnsStatus.TIMEOUT)
@@ -98,6 +103,16 @@ def _ptr(name: str | None, *, confirmed: bool = True, status: DnsStatus | None =
 
 # (id, context, code, severity or None = must not fire, host, ip)
 CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
+    ("cname-loop-host", _loop, c.DNS_MX_UNRESOLVABLE, F, "a.loop.example", None),
+    ("cname-loop-host-not-inconclusive", _loop, c.DNS_LOOKUP_FAILED, None, None, None),
+    (
+        "cname-loop-domain",
+        lambda: context(DnsResult(mx_status=DnsStatus.CNAME_LOOP)),
+        c.DNS_NO_MAIL_HOST,
+        F,
+        None,
+        None,
+    ),
     (
         "nxdomain",
         lambda: context(DnsResult(mx_status=DnsStatus.NXDOMAIN)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from bannercheck.checks import Context, run_checks
@@ -121,7 +122,10 @@ def _readvertised() -> Context:
     return with_session(clean_domain(), ehlo_tls=again, keywords_tls=to_keywords(again))
 
 
-EXPIRED = {"not_after": NOW - timedelta(days=3), "not_before": NOW - timedelta(days=93)}
+EXPIRED: dict[str, Any] = {
+    "not_after": NOW - timedelta(days=3),
+    "not_before": NOW - timedelta(days=93),
+}
 
 CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
     # EHLO

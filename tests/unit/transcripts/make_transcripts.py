@@ -145,8 +145,8 @@ def postfix() -> Report:
 def exim() -> Report:
     name, ip = "mx.example.net", "203.0.113.40"
     greeting = f"220 {name} ESMTP Exim 4.92 #2 Thu, 03 Dec 2026 18:00:00 +0000"
-    keywords = ("SIZE 52428800", "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN", "CHUNKING")
-    keywords += ("STARTTLS", "HELP")
+    keywords: tuple[str, ...] = ("SIZE 52428800", "8BITMIME", "PIPELINING", "AUTH PLAIN LOGIN")
+    keywords += ("CHUNKING", "STARTTLS", "HELP")
     s = session(
         name, ip, greeting=greeting, keywords=keywords, tls=tls_info(name, version="TLSv1.2")
     )

@@ -71,6 +71,15 @@ def check_domain_mx(ctx: Context) -> Iterator[Finding]:
     if dns.mx_status.inconclusive:
         yield _lookup_failed(ctx.domain, "MX", dns.mx_status)
         return
+    if dns.mx_status is DnsStatus.CNAME_LOOP:
+        yield c.to_finding(
+            c.DNS_NO_MAIL_HOST,
+            f"{ctx.domain} is an alias whose CNAME chain never ends: no mail host can be found",
+            evidence=f"{ctx.domain} MX: CNAME_LOOP"
+            + (f" ({dns.mx_error})" if dns.mx_error else ""),
+            domain=ctx.domain,
+        )
+        return
     if dns.mx_status is DnsStatus.NODATA:
         yield from _check_implicit(ctx)
         return
@@ -165,7 +174,9 @@ def check_mx_hosts(ctx: Context) -> Iterator[Finding]:
         if host.probed and not host.addresses and _conclusively_empty(host):
             yield c.to_finding(
                 c.DNS_MX_UNRESOLVABLE,
-                f"MX host {host.name} has no A or AAAA record",
+                f"MX host {host.name} is a CNAME loop: it never resolves to an address"
+                if DnsStatus.CNAME_LOOP in (host.a_status, host.aaaa_status)
+                else f"MX host {host.name} has no A or AAAA record",
                 host=host.name,
                 evidence=(
                     f"{host.name} A: {_status_text(host.a_status)}; "
