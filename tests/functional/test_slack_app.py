@@ -33,6 +33,7 @@ from tests.slack_mock.server import MockSlack
 from tests.slack_mock.stack import (
     BOT_TOKEN,
     CONTEXT,
+    ROOT,
     SECRET,
     ack_json,
     check_id_of,
@@ -495,3 +496,27 @@ def test_probe_that_cannot_be_invoked_gets_a_reply_with_the_id(
     assert calls[0]["check_id"] in json.dumps(first["blocks"])
     assert "Checking" in retried["text"]  # the claim was released: the retry may start it
     assert len(calls) == 2
+
+
+def test_sample_event_from_events_dir_signed_at_test_time(
+    slack_fn: ModuleType, slack: MockSlack
+) -> None:
+    import base64
+    import urllib.parse
+
+    from tests.slack_mock.events import sign
+
+    event = json.loads((ROOT / "events" / "slack-command.json").read_text(encoding="utf-8"))
+    fields = dict(urllib.parse.parse_qsl(base64.b64decode(event["body"]).decode()))
+    fields["response_url"] = slack.response_url("sample")  # never Slack's real hooks
+    body = urllib.parse.urlencode(fields)
+    timestamp = int(time.time())
+    event["body"] = base64.b64encode(body.encode()).decode()
+    event["headers"]["x-slack-request-timestamp"] = str(timestamp)
+    event["headers"]["x-slack-signature"] = sign(SECRET, timestamp, body)
+
+    ack = ack_json(slack_fn.handler(event, CONTEXT))
+
+    assert f"Checking *{fields['text']}*" in ack["text"]
+    [result] = delivered(slack, "sample")
+    assert_valid_message(result.json)
