@@ -187,7 +187,7 @@ def _address_line(host: MxHost, address: Address, expiry_days: int, checked_at: 
         lines.append(f"   Greeting {greeting}" + (f" (+{more} lines)" if more else ""))
     if session.status.value != "ok":
         step = f" at {session.failed_step.value}" if session.failed_step else ""
-        lines.append(f"   :grey_question: session {session.status.value.replace('_', ' ')}{step}")
+        lines.append(f"   :grey_question: {session.status.value.replace('_', ' ')}{step}")
     tls_facts: list[str] = []
     if session.tls is not None:
         tls_facts.append(f"STARTTLS :lock: {to_escaped(session.tls.version or 'TLS')}")
