@@ -234,9 +234,10 @@ def closure(app: Path) -> set[Path]:
 def _reads_env(path: Path) -> tuple[set[str], set[str]]:
     """(required, optional) variables a file reads.
 
-    ``environ["X"]`` without a ``.get("X")`` beside it is required. Any other variable-looking string constant in a
-    file that touches the environment counts as optional (this catches names passed
-    to helpers such as ``_secret(env, "SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_NAME")``).
+    ``environ["X"]`` without a ``.get("X")`` beside it is required. Any other
+    variable-looking string constant in a file that touches the environment counts
+    as optional (this catches names passed to helpers, as in
+    ``_secret(env, "SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_NAME")``).
     """
     source = path.read_text()
     if not re.search(r"environ|getenv", source):
@@ -248,9 +249,12 @@ def _reads_env(path: Path) -> tuple[set[str], set[str]]:
             target = ast.unparse(node.value)
             if target.endswith(("environ", "env")) and isinstance(node.slice.value, str):
                 required.add(node.slice.value)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if ENV_NAME.match(node.value) or node.value == "TABLE_NAME":
-                optional.add(node.value)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (ENV_NAME.match(node.value) or node.value == "TABLE_NAME")
+        ):
+            optional.add(node.value)
     # ``if env.get("X"): ... env["X"]`` reads X only when it is set.
     guarded = {
         node.args[0].value
