@@ -103,6 +103,18 @@ def _ptr(name: str | None, *, confirmed: bool = True, status: DnsStatus | None =
 
 # (id, context, code, severity or None = must not fire, host, ip)
 CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
+    (
+        "null-mx-mixed",
+        lambda: context(
+            DnsResult(
+                mx_status=DnsStatus.OK, null_mx=True, mx_records=("0 .", "10 mx.example.com.")
+            )
+        ),
+        c.DNS_NULL_MX,
+        W,
+        None,
+        None,
+    ),
     ("cname-loop-host", _loop, c.DNS_MX_UNRESOLVABLE, F, "a.loop.example", None),
     ("cname-loop-host-not-inconclusive", _loop, c.DNS_LOOKUP_FAILED, None, None, None),
     (

@@ -61,11 +61,14 @@ def check_domain_mx(ctx: Context) -> Iterator[Finding]:
         return
     if dns.null_mx:
         # RFC 7505: a deliberate "no mail here"; nothing else is judged.
+        mixed = len(dns.mx_records) > 1
         yield c.to_finding(
             c.DNS_NULL_MX,
-            f"{ctx.domain} publishes a null MX: it accepts no mail",
+            f"{ctx.domain} publishes a null MX: it accepts no mail"
+            + ("; but it also lists other MX records, which RFC 7505 §3 forbids" if mixed else ""),
             evidence=_mx_evidence(ctx),
             domain=ctx.domain,
+            severity=c.WARN if mixed else None,
         )
         return
     if dns.mx_status.inconclusive:
