@@ -155,3 +155,24 @@ def test_scheduled_check_alerts_only_when_something_changed(
     assert alert.json["channel"] == "C0LAB"
     assert_valid_message(alert.json)
     assert "*Resolved* `STARTTLS_MISSING`" in json.dumps(alert.json["blocks"])
+
+
+def test_ack_does_not_wait_for_a_server_that_never_greets(
+    slack_fn: ModuleType, slack: MockSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # silent.test accepts connections and never speaks: the check lasts its whole deadline.
+    monkeypatch.setenv("BANNERCHECK_TIMEOUT", "3")
+    ack = ack_json(
+        post(slack_fn, command_body("silent.test", response_url=slack.response_url("s")))
+    )
+
+    assert "Checking *silent.test*" in ack["text"]
+    assert slack.requests(slack.response_path("s")) == []  # answered before the check ended
+
+    [result] = delivered(slack, "s")
+    assert_valid_message(result.json)
+    assert check_id_of(ack) in json.dumps(result.json["blocks"])
+    assert result.json["blocks"][0]["text"]["text"].split(" — ")[1].split(" ")[0] in (
+        "fail",
+        "inconclusive",
+    )
