@@ -205,9 +205,16 @@ def test_watch_from_a_direct_message_alerts_the_user(
     body = command_body(
         "watch example.org", response_url=slack.response_url("dm"), channel_id="D0001"
     )
-    ack_json(post(slack_fn, body))
+    ack = ack_json(post(slack_fn, body))
     watch = store.get_watch("example.org")
     assert watch is not None and watch.slack_channel == "U0001"
+    assert "posted in this conversation" in json.dumps(ack["blocks"])
+
+    url = slack.response_url("dm")
+    listed = ack_json(post(slack_fn, command_body("watches", response_url=url, channel_id="D0001")))
+    assert "*example.org* — daily" in listed["text"]
+    elsewhere = ack_json(post(slack_fn, command_body("watch example.org", response_url=url)))
+    assert "a direct message of <@U0001>" in elsewhere["text"]
 
 
 def test_history_lists_checks_with_what_changed(

@@ -12,6 +12,13 @@ if TYPE_CHECKING:
     from bannercheck.store import Watch
 
 
+def _where(channel_id: str) -> str:
+    """A channel mention; direct messages have no useful one."""
+    return (
+        "this conversation" if not channel_id or channel_id.startswith("D") else f"<#{channel_id}>"
+    )
+
+
 def to_ephemeral(text: str, *extra: str) -> Message:
     """A one-section ephemeral reply; ``text`` is mrkdwn written by us, not user input."""
     blocks = [section(text)]
@@ -71,7 +78,7 @@ def to_watching(domain: str, interval: str, channel_id: str, user_id: str) -> Me
             section(
                 f":eyes: <@{user_id}> set a *{interval}* watch on *{to_escaped(domain)}*. "
                 f"Changes (new failures or warnings, a changed banner, STARTTLS gone, "
-                f"a certificate about to expire) will be posted in <#{channel_id}>."
+                f"a certificate about to expire) will be posted in {_where(channel_id)}."
             ),
             context(
                 "The app must be a member of this channel to post: `/invite @bannercheck`. "
@@ -82,7 +89,12 @@ def to_watching(domain: str, interval: str, channel_id: str, user_id: str) -> Me
 
 
 def to_watched_elsewhere(domain: str, channel_id: str | None) -> Message:
-    where = f"<#{channel_id}>" if channel_id else "another place (API or CLI)"
+    if not channel_id:
+        where = "another place (API or CLI)"
+    elif channel_id.startswith(("U", "W")):  # a watch set in a direct message
+        where = f"a direct message of <@{channel_id}>"
+    else:
+        where = f"<#{channel_id}>"
     return to_ephemeral(
         f"*{to_escaped(domain)}* is already watched from {where}. "
         f"Unwatch it there first to move the watch here."
@@ -108,11 +120,11 @@ def to_watch_list(watches: Iterable[Watch], channel_id: str) -> Message:
     ]
     if not lines:
         return to_ephemeral(
-            f"No domain is watched from <#{channel_id}>. "
+            f"No domain is watched from {_where(channel_id)}. "
             "Start with `/bannercheck watch example.com`."
         )
     shown = lines[:40]
     more = f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
     return to_ephemeral(
-        f"*Watched from <#{channel_id}>* ({len(lines)}):\n" + "\n".join(shown) + more
+        f"*Watched from {_where(channel_id)}* ({len(lines)}):\n" + "\n".join(shown) + more
     )
