@@ -95,6 +95,22 @@ def _slow() -> Context:
 GARBAGE = (TranscriptLine(1.0, Direction.RECEIVED, "\\x16\\x03\\x01\\x00\\xa5 binary"),)
 
 CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, str | None]] = [
+    (
+        "network-error-mid-ehlo",
+        _greeted_then(StepStatus.NETWORK_ERROR, Step.EHLO),
+        c.SMTP_SESSION_DROPPED,
+        F,
+        MX1,
+        IP1,
+    ),
+    (
+        "network-error-mid-ehlo-is-not-unreachable",
+        _greeted_then(StepStatus.NETWORK_ERROR, Step.EHLO),
+        c.SMTP_CONNECT_FAILED,
+        None,
+        MX1,
+        IP1,
+    ),
     ("clean-no-timeout", clean_domain, c.SMTP_CONNECT_TIMEOUT, None, None, None),
     (
         "refused-is-not-timeout",

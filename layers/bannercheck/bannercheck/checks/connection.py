@@ -14,7 +14,12 @@ from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sess
 from bannercheck.model import Direction, Finding, Session, Step, StepStatus
 
 _TLS_STEPS = (Step.STARTTLS, Step.TLS_HANDSHAKE, Step.EHLO_TLS)
-_DROPPED = (StepStatus.IO_TIMEOUT, StepStatus.CLOSED, StepStatus.CONNECTION_RESET)
+_DROPPED = (
+    StepStatus.IO_TIMEOUT,
+    StepStatus.CLOSED,
+    StepStatus.CONNECTION_RESET,
+    StepStatus.NETWORK_ERROR,  # after connecting: the connection broke
+)
 # Outcomes that say nothing about the server if the probe cannot reach port 25.
 _EGRESS_LIKE = (StepStatus.CONNECTION_TIMEOUT, StepStatus.NETWORK_ERROR)
 
@@ -42,7 +47,9 @@ def is_egress_blocked(ctx: Context) -> bool:
     attempted = [s for _h, _a, s in to_sessions(ctx) if s.status is not StepStatus.NOT_ATTEMPTED]
     return (
         bool(attempted)
-        and all(s.status in _EGRESS_LIKE for s in attempted)
+        and all(
+            s.status in _EGRESS_LIKE and s.failed_step in (None, Step.CONNECT) for s in attempted
+        )
         and any(s.status is StepStatus.CONNECTION_TIMEOUT for s in attempted)
     )
 
@@ -124,7 +131,7 @@ def _check_ending(s: Session, name: str, egress_blocked: bool) -> Iterator[Findi
                 ip=s.ip,
                 evidence=_evidence(s, "connect"),
             )
-    elif status is StepStatus.NETWORK_ERROR:
+    elif status is StepStatus.NETWORK_ERROR and at_connect:
         yield c.to_finding(
             c.SMTP_CONNECT_FAILED,
             f"Could not reach {_where(s)} ({name}): network error",
