@@ -27,6 +27,8 @@ def _starttls_failure(s: Session) -> str | None:
     """Why STARTTLS did not give a usable TLS session, or None if it did / was not tried."""
     if s.starttls is not None and s.starttls.code is not None and s.starttls.code != 220:
         return f"STARTTLS answered {s.starttls.code}"
+    if s.ehlo_tls is not None and s.ehlo_tls.code is not None and s.ehlo_tls.code != 250:
+        return f"EHLO after TLS answered {s.ehlo_tls.code}"
     if s.failed_step in _TLS_FAILURE_STEPS and s.status not in _NOT_SERVER_FAULTS:
         detail = f": {s.error}" if s.error else ""
         step = s.failed_step.value if s.failed_step else "TLS"
@@ -40,7 +42,8 @@ def check_tls(ctx: Context) -> Iterator[Finding]:
         who = f"{host.name} ({s.ip})"
         failure = _starttls_failure(s)
         if failure is not None:
-            lines = s.starttls.lines if s.starttls is not None else ()
+            failed_reply = s.ehlo_tls if s.ehlo_tls is not None else s.starttls
+            lines = failed_reply.lines if failed_reply is not None else ()
             yield c.to_finding(
                 c.STARTTLS_FAILED,
                 f"{who} offers STARTTLS but it fails: {failure}",
