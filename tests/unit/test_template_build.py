@@ -1,0 +1,125 @@
+"""``sam build`` works offline, without Docker and without a local Python 3.13.
+
+The build fetches wheels from PyPI (the package registry), so this test needs it
+reachable. The layer is for arm64: on another machine its native extensions
+cannot load, so the test imports the handlers with CPython 3.13 when one is
+installed (everything they import at module level is pure Python) and checks
+the native files' architecture from their ELF headers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "bannercheck" / "bannercheck"
+BIN = Path(sys.executable).parent
+FUNCTIONS = ("ApiFunction", "ProbeFunction", "DispatchFunction", "SlackFunction")
+EM_AARCH64 = 183
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sam") / "build"
+    # No pyenv shims and no python3.13 on PATH: the build must not need them.
+    path = os.pathsep.join([str(BIN), "/usr/local/bin", "/usr/bin", "/bin"])
+    env = {
+        **os.environ,
+        "PATH": path,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SAM_CLI_TELEMETRY": "0",
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+    }
+    result = subprocess.run(
+        [str(BIN / "sam"), "build", "--build-dir", str(out), "--template-file", "template.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def _elf_machine(path: Path) -> int:
+    head = path.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF", path
+    return int.from_bytes(head[18:20], "little")
+
+
+def test_every_function_and_the_layer_are_built(built: Path) -> None:
+    for name in FUNCTIONS:
+        assert (built / name / "app.py").is_file(), name
+    assert (built / "template.yaml").is_file()
+
+
+def test_layer_holds_the_package_without_the_local_stack(built: Path) -> None:
+    layer = built / "BannercheckLayer" / "python"
+    source = {
+        p.relative_to(PACKAGE)
+        for p in PACKAGE.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.parts[len(PACKAGE.parts)] != "local"
+    }
+    shipped = {
+        p.relative_to(layer / "bannercheck")
+        for p in (layer / "bannercheck").rglob("*")
+        if p.is_file()
+    }
+    assert shipped == source
+    assert not (layer / "bannercheck" / "local").exists()
+
+
+def test_layer_has_the_dependencies_for_arm64_and_no_boto3(built: Path) -> None:
+    layer = built / "BannercheckLayer" / "python"
+    for package in (
+        "dns",
+        "idna",
+        "cryptography",
+        "aws_lambda_powertools",
+        "slack_bolt",
+        "slack_sdk",
+    ):
+        assert (layer / package).is_dir(), package
+    assert not (layer / "boto3").exists() and not (layer / "botocore").exists()
+    native = list(layer.rglob("*.so"))
+    assert native, "cryptography ships a native extension"
+    for so in native:
+        assert _elf_machine(so) == EM_AARCH64, so
+        assert "x86_64" not in so.name
+
+
+def _python313() -> str | None:
+    """A real CPython 3.13 binary (pyenv's shims need pyenv on PATH, so not those)."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    for candidate in sorted(pyenv.glob("3.13*/bin/python3.13")):
+        return str(candidate)
+    found = shutil.which("python3.13")
+    return found if found and "shims" not in Path(found).parts else None
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_handlers_import_on_python_313(built: Path, function: str) -> None:
+    # Without a CPython 3.13 the running interpreter stands in: the layer's copies
+    # come first on the path, and what the handlers import is pure Python.
+    python = _python313() or sys.executable
+    layer = built / "BannercheckLayer" / "python"
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(layer), str(built / function)]),
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [python, "-c", "import app, bannercheck; assert callable(app.handler)"],
+        cwd=built / function,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
