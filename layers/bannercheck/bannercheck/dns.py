@@ -138,10 +138,14 @@ async def resolve_address(resolver: Resolver, ip: str, settings: Settings) -> Ad
     ptr = await resolver.lookup(dns.reversename.from_address(ip), "PTR")
     names = tuple(r.rstrip(".").lower() for r in ptr.records)
     confirmed: list[str] = []
-    rdtype = "A" if family == 4 else "AAAA"
+    parsed = ipaddress.ip_address(ip)
+    # An IPv4-mapped address (::ffff:a.b.c.d) is confirmed by the A record.
+    mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None
+    target = mapped or parsed
+    rdtype = "A" if target.version == 4 else "AAAA"
     forward = await asyncio.gather(*(resolver.lookup(n, rdtype) for n in names[:MAX_PTR_NAMES]))
     for name, answer in zip(names, forward, strict=False):
-        if any(ipaddress.ip_address(r) == ipaddress.ip_address(ip) for r in answer.records):
+        if any(ipaddress.ip_address(r) == target for r in answer.records):
             confirmed.append(name)
     return Address(
         ip=ip,
