@@ -479,8 +479,10 @@ def test_crashed_check_still_answers_with_its_id(
 
 
 def test_probe_that_cannot_be_invoked_gets_a_reply_with_the_id(
-    store: CheckStore, slack: MockSlack, env: None
+    store: CheckStore, slack: MockSlack, env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Without the per-domain repeat interval, which would hold the retry for a minute.
+    monkeypatch.setenv("BANNERCHECK_REPEAT_INTERVAL", "0")
     from bannercheck.invoke import ProbeInvokeError
     from bannercheck.slack.app import make_app
     from slack_bolt.adapter.aws_lambda import SlackRequestHandler
@@ -527,3 +529,60 @@ def test_sample_event_from_events_dir_signed_at_test_time(
     assert f"Checking *{fields['text']}*" in ack["text"]
     [result] = delivered(slack, "sample")
     assert_valid_message(result.json)
+
+
+# --- the deployment's admission point: policy, rate limits, cache ------------------
+def test_allowlist_policy_refuses_with_how_to_and_starts_nothing(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANNERCHECK_POLICY", "allowlist")
+    monkeypatch.setenv("BANNERCHECK_ALLOWLISTS", json.dumps({"slack:T0001": [".allowed.example"]}))
+    url = slack.response_url("policy")
+
+    refused = ack_json(post(slack_fn, command_body("other.example", response_url=url)))
+    watch = ack_json(post(slack_fn, command_body("watch other.example", response_url=url)))
+    allowed = ack_json(post(slack_fn, command_body("mx.allowed.example", response_url=url)))
+
+    assert refused["response_type"] == "ephemeral"
+    assert "*other.example* was not checked" in refused["text"]
+    assert "not on the list of domains your Slack workspace may check" in refused["text"]
+    assert "was not checked" in watch["text"] and store.get_watch("other.example") is None
+    assert "Checking *mx.allowed.example*" in allowed["text"]
+    [posted] = delivered(slack, "policy")
+    assert "mx.allowed.example" in posted.json["blocks"][0]["text"]["text"]
+
+
+def test_domain_checked_a_moment_ago_is_answered_from_the_store(
+    slack_fn: ModuleType, slack: MockSlack
+) -> None:
+    first = ack_json(
+        post(slack_fn, command_body("example.com", response_url=slack.response_url("a")))
+    )
+    delivered(slack, "a")
+
+    again = ack_json(
+        post(slack_fn, command_body("example.com", response_url=slack.response_url("b")))
+    )
+
+    assert again["response_type"] == "ephemeral"
+    assert_valid_message(again)
+    assert again["blocks"][0]["type"] == "header"  # the findings, in the acknowledgement
+    assert check_id_of(first) in json.dumps(again["blocks"])
+    assert "probed at most once a minute" in json.dumps(again["blocks"])
+    invoke.wait_local(30)
+    assert slack.requests(slack.response_path("b")) == []  # nothing else is coming
+
+
+def test_verify_tells_what_to_publish(
+    slack_fn: ModuleType, slack: MockSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANNERCHECK_POLICY", "verified")
+    monkeypatch.setenv("BANNERCHECK_VERIFY_SECRET", "verify-secret-for-tests-only")
+    url = slack.response_url("verify")
+
+    reply = ack_json(post(slack_fn, command_body("verify example.com", response_url=url)))
+
+    assert reply["response_type"] == "ephemeral"
+    assert_valid_message(reply)
+    assert "_bannercheck.example.com. 3600 IN TXT" in reply["text"]
+    assert "verify-secret-for-tests-only" not in json.dumps(reply)

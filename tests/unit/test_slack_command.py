@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("unwatch example.com", Command(Action.UNWATCH, "example.com", "example.com")),
         ("watches", Command(Action.WATCHES)),
         ("history example.com", Command(Action.HISTORY, "example.com", "example.com")),
+        ("verify example.com", Command(Action.VERIFY, "example.com", "example.com")),
     ],
 )
 def test_to_command(text: str, expected: Command | None) -> None:

@@ -27,8 +27,10 @@ from slack_bolt import Ack, App, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
+from bannercheck.audit import Action as AuditAction
 from bannercheck.codec import to_dict
-from bannercheck.ids import new_check_id
+from bannercheck.policy import admit_request, verify_instructions
+from bannercheck.probe_job import AdmissionError
 from bannercheck.render.slack import (
     ACTION_RERUN,
     ACTION_SHARE,
@@ -37,6 +39,7 @@ from bannercheck.render.slack import (
     to_history_message,
     to_message,
 )
+from bannercheck.settings import settings_from_env
 from bannercheck.slack import messages
 from bannercheck.slack.command import Action, Command, CommandError, to_checked_domain, to_command
 from bannercheck.slack.secrets import DEFAULT_API_URL
@@ -112,11 +115,23 @@ class Handlers:
         claim_key: str,
         claim_ttl_s: int,
     ) -> Message | None:
-        """Start one check; None when this request already started it."""
+        """Start one check; None when this request already started it.
+
+        Every check passes the deployment's admission point first (policy,
+        opt-outs, rate limits, audit trail), as the API's do.
+        """
         if not self.store.claim(claim_key, claim_ttl_s):
             log.info("duplicate slack request ignored", extra={"claim": claim_key})
             return None
-        check_id = new_check_id()
+        try:
+            admission = admit_request(
+                domain, requester, store=self.store, settings=settings_from_env()
+            )
+        except AdmissionError as error:
+            return messages.to_refused(domain_unicode, str(error))
+        if admission.cached is not None:
+            return messages.to_cached(admission.cached)
+        check_id = admission.check_id
         payload = {
             "domain": domain,
             "check_id": check_id,
@@ -165,6 +180,10 @@ class Handlers:
             reports = [item.report for item in page.items]
             message = to_history_message(command.domain, reports, limit=HISTORY_LIMIT)
             return {"response_type": "ephemeral", **message}
+        if command.action is Action.VERIFY:
+            assert command.domain is not None
+            decision = verify_instructions(command.domain, requester, store=self.store)
+            return messages.to_verification(command.domain_unicode or command.domain, decision)
         if command.action is Action.WATCH:
             return self.watch(command, requester)
         return self.unwatch(command, requester)
@@ -177,6 +196,16 @@ class Handlers:
         existing = self.store.get_watch(command.domain)
         if existing is not None and existing.slack_channel != channel:
             return messages.to_watched_elsewhere(command.domain, existing.slack_channel)
+        try:
+            admit_request(
+                command.domain,
+                requester,
+                store=self.store,
+                settings=settings_from_env(),
+                action=AuditAction.WATCH,
+            )
+        except AdmissionError as error:
+            return messages.to_refused(command.domain_unicode or command.domain, str(error))
         if existing is not None:
             watch = dataclasses.replace(existing, interval=interval)
         else:

@@ -20,6 +20,7 @@ class Action(StrEnum):
     UNWATCH = "unwatch"
     WATCHES = "watches"
     HISTORY = "history"
+    VERIFY = "verify"
 
 
 class Frequency(StrEnum):
@@ -47,6 +48,8 @@ USAGE = "\n".join(
         "*`/bannercheck unwatch example.com`* — stop watching it",
         "*`/bannercheck watches`* — the domains watched from this channel",
         "*`/bannercheck history example.com`* — the last checks and what changed between them",
+        "*`/bannercheck verify example.com`* — what to publish in DNS when this deployment "
+        "only checks verified domains",
         "*`/bannercheck help`* — this message",
     ]
 )

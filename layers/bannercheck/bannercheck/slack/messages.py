@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bannercheck.render.slack import Message, context, header, section, to_escaped
+from bannercheck.render.slack import (
+    Message,
+    context,
+    header,
+    section,
+    to_escaped,
+    to_message,
+    to_timestamp,
+)
 from bannercheck.slack.command import USAGE
 
 if TYPE_CHECKING:
-    from bannercheck.store import Watch
+    from bannercheck.policy import Decision
+    from bannercheck.store import StoredCheck, Watch
 
 
 def _where(channel_id: str) -> str:
@@ -127,4 +136,37 @@ def to_watch_list(watches: Iterable[Watch], channel_id: str) -> Message:
     more = f"\n…and {len(lines) - 40} more" if len(lines) > 40 else ""
     return to_ephemeral(
         f"*Watched from {_where(channel_id)}* ({len(lines)}):\n" + "\n".join(shown) + more
+    )
+
+
+def to_refused(domain: str, explanation: str) -> Message:
+    """Policy or rate limit said no: why, and how to get permission."""
+    return to_ephemeral(
+        f":no_entry: *{to_escaped(domain)}* was not checked. {to_escaped(explanation)}"
+    )
+
+
+def to_cached(stored: StoredCheck) -> Message:
+    """A domain checked moments ago is answered from the store, not probed again."""
+    message = to_message(stored.report)
+    blocks = list(message["blocks"])
+    footer = blocks[-2]  # the context above the buttons
+    note = {
+        "type": "mrkdwn",
+        "text": f"result of the check at {to_timestamp(stored.report.checked_at)} "
+        "(a domain is probed at most once a minute)",
+    }
+    blocks[-2] = {**footer, "elements": [*footer["elements"], note][:10]}
+    return {"response_type": "ephemeral", "text": message["text"], "blocks": blocks}
+
+
+def to_verification(domain: str, decision: Decision) -> Message:
+    if decision.txt_name is None or decision.txt_value is None:
+        return to_ephemeral(f"{to_escaped(decision.message)} {to_escaped(decision.how_to)}")
+    record = f'{decision.txt_name}. 3600 IN TXT "{decision.txt_value}"'
+    return to_ephemeral(
+        f"To check *{to_escaped(domain)}* from this workspace, prove you control it: "
+        f"publish this TXT record, then run `/bannercheck {to_escaped(domain)}` again.\n"
+        f"```{to_escaped(record)}```",
+        "The token belongs to this Slack workspace; other workspaces get their own.",
     )
