@@ -177,15 +177,21 @@ def load_function_handler(name: str) -> ProbeHandler:
     return handler
 
 
-@cache
 def _lambda() -> Any:
-    import boto3
+    return _client("lambda", _endpoint("LAMBDA"))
 
-    return boto3.client("lambda")
+
+def _sqs() -> Any:
+    return _client("sqs", _endpoint("SQS"))
+
+
+def _endpoint(service: str) -> str:
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service}") or os.environ.get("AWS_ENDPOINT_URL") or ""
 
 
 @cache
-def _sqs() -> Any:
+def _client(service: str, endpoint: str) -> Any:
+    # One client per warm container; the endpoint is in the key so tests can switch.
     import boto3
 
-    return boto3.client("sqs")
+    return boto3.client(service)
