@@ -72,7 +72,7 @@ class _InvokeHandler(BaseHTTPRequestHandler):
             if self.server.fail:
                 raise RuntimeError("boom")
             result = self._run(payload)
-        except Exception as exc:  # what Lambda reports for an unhandled error
+        except Exception as exc:  # noqa: BLE001 - Lambda reports any unhandled error so
             self._reply(200, {"errorMessage": str(exc)}, {"X-Amz-Function-Error": "Unhandled"})
             return
         self._reply(200, result)
@@ -123,7 +123,7 @@ def test_api_runs_the_probe_through_the_lambda_invoke_api(
 ) -> None:
     api = invoke.load_function_handler("api")
     event = to_rest_event("POST", "/checks", body=b'{"domain": "good.test"}', api_key_id="k1")
-    status, headers, body = to_response(api(event, invoke.LocalContext.new("api")))
+    status, _, body = to_response(api(event, invoke.LocalContext.new("api")))
     assert status == 201, body
     report = json.loads(body)
     assert_valid_report(report)

@@ -194,4 +194,4 @@ def _client(service: str, endpoint: str) -> Any:
     # One client per warm container; the endpoint is in the key so tests can switch.
     import boto3
 
-    return boto3.client(service)
+    return boto3.client("lambda") if service == "lambda" else boto3.client("sqs")
