@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bannercheck import invoke
 from bannercheck.local.server import LocalGateway
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -98,20 +99,21 @@ def lab_env() -> Iterator[Any]:
         yield lab
 
 
-def run(port: int, with_lab: bool) -> int:
-    data = ROOT / ".local"
-    data.mkdir(exist_ok=True)
+def run(port: int, with_lab: bool, data: Path = ROOT / ".local") -> int:
+    data.mkdir(parents=True, exist_ok=True)
     key = _api_key(data)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(dynalite(data))
         configure_env(url, TABLE)
         ensure_table(url, TABLE)
         lab = stack.enter_context(lab_env()) if with_lab else None
+        # On the way out, probes still running finish before the lab and database stop.
+        stack.callback(invoke.wait_local, 60.0)
         os.environ.setdefault("SLACK_API_URL", "http://127.0.0.1:9/api/")  # no Slack locally
         gateway = LocalGateway(("127.0.0.1", port), api_key=key)
         stack.callback(gateway.server_close)
         domain = "good.test" if lab else "example.com"
-        print(_banner(gateway.url, key, url, domain, lab), flush=True)
+        print(_banner(gateway.url, key, url, domain, lab, data), flush=True)
         try:
             gateway.serve_forever()
         except KeyboardInterrupt:
@@ -119,13 +121,13 @@ def run(port: int, with_lab: bool) -> int:
     return 0
 
 
-def _banner(base: str, key: str, dynamo_url: str, domain: str, lab: Any) -> str:
+def _banner(base: str, key: str, dynamo_url: str, domain: str, lab: Any, data: Path) -> str:
     lines = [
         "bannercheck local stack",
         f"  API            {base}/checks   (header x-api-key: {key})",
         f"  Slack          {base}/slack/events",
         f"  scheduled run  make tick   (POST {base}/_local/tick)",
-        f"  DynamoDB       {dynamo_url}   table {TABLE}, data in .local/dynalite",
+        f"  DynamoDB       {dynamo_url}   table {TABLE}, data kept in {data}",
     ]
     if lab is not None:
         lines.append(
@@ -163,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["run", "tick"], nargs="?", default="run")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
     parser.add_argument("--lab", action="store_true", default=os.environ.get("LAB") == "1")
+    parser.add_argument("--data", type=Path, default=ROOT / ".local", help="kept across runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "tick":
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.current_thread().name = "local-stack"
     # `kill`/`timeout` send SIGTERM: stop dynalite and the lab as Ctrl-C would.
     signal.signal(signal.SIGTERM, _interrupt)
-    return run(args.port, args.lab)
+    return run(args.port, args.lab, args.data)
 
 
 if __name__ == "__main__":
