@@ -95,7 +95,10 @@ def _domain(text: str) -> Domain:
 
 
 def _body() -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
+    try:
+        raw = app.current_event.decoded_body or ""
+    except UnicodeDecodeError as exc:  # found by schemathesis: bytes that are not UTF-8
+        raise ApiError(400, "invalid_json", "the request body is not UTF-8 JSON") from exc
     if len(raw.encode()) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the request body is over {MAX_BODY_BYTES} bytes")
     if not raw.strip():
