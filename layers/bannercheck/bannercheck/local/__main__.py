@@ -157,6 +157,9 @@ def tick(port: int) -> int:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    # Once is enough: a second signal must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -171,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tick":
         return tick(args.port)
     threading.current_thread().name = "local-stack"
-    # `kill`/`timeout` send SIGTERM: stop dynalite and the lab as Ctrl-C would.
+    # Ctrl-C, `kill` and `timeout`: stop the lab and dynalite cleanly, once.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     return run(args.port, args.lab, args.data)
 
 
