@@ -9,6 +9,10 @@ Routes (openapi.yaml describes them):
   DELETE /watches/{domain}           stop watching
 Errors are always ``{"error": {"code": ..., "message": ...}}``.
 
+Input is validated here rather than with the resolver's ``enable_validation``:
+that needs pydantic, a native package that would add megabytes to the layer and
+a slow import to every cold start, for two small bodies.
+
 Example (the handler in functions/api/app.py)::
 
     return app.resolve(event, context)
