@@ -176,3 +176,22 @@ def test_ack_does_not_wait_for_a_server_that_never_greets(
         "fail",
         "inconclusive",
     )
+
+
+def test_verified_policy_with_a_silent_nameserver_still_answers(
+    slack_fn: ModuleType, slack: MockSlack, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The TXT lookup of the verified policy happens before the acknowledgement;
+    # a nameserver that never answers must cost a short budget, not the deadline.
+    monkeypatch.setenv("BANNERCHECK_POLICY", "verified")
+    monkeypatch.setenv("BANNERCHECK_VERIFY_SECRET", "verify-secret-for-tests-only")
+    monkeypatch.setenv("BANNERCHECK_RESOLVER", lab.silent_resolver)
+    url = slack.response_url("v")
+
+    reply = ack_json(post(slack_fn, command_body("good.test", response_url=url)))
+
+    assert "*good.test* was not checked" in reply["text"]
+    assert "could not be read (timeout)" in reply["text"]
+    assert "_bannercheck.good.test" in reply["text"]
+    invoke.wait_local(30)
+    assert slack.requests() == []
