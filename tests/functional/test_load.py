@@ -1,0 +1,163 @@
+"""A bounded load test on the local stack: 50 concurrent clients POST /checks.
+
+The stack is the real one on loopback (LocalGateway -> API function -> probe against
+the lab -> moto or dynalite). Every answer must be 201 (checked and stored), 200 (the
+same domain was checked moments ago: the stored result, nothing new stored), 409 (the
+domain is being checked right now by another request: nothing stored) or 429 (rate
+limited); latency stays within the check deadline; stored checks equal the 201
+answers, one for one.
+
+``BANNERCHECK_LOAD_SECONDS`` (default 10) and ``BANNERCHECK_LOAD_CLIENTS`` (default 50)
+size the run; the README reports a 30 s run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from bannercheck import invoke
+from bannercheck.local.server import LocalGateway
+
+from tests.fixtures.dynamodb import DynamoServer
+
+pytestmark = pytest.mark.integration
+
+SECONDS = float(os.environ.get("BANNERCHECK_LOAD_SECONDS") or 10)
+CLIENTS = int(os.environ.get("BANNERCHECK_LOAD_CLIENTS") or 50)
+CHECK_TIMEOUT_S = 10.0  # BANNERCHECK_TIMEOUT of the stack (tests/functional/conftest.py)
+# Lab domains that answer quickly, good and bad alike.
+DOMAINS = (
+    "good.test",
+    "single.test",
+    "implicit.test",
+    "cname.test",
+    "multiline.test",
+    "vrfy.test",
+    "version.test",
+    "nostarttls.test",
+    "nonfqdn.test",
+    "nomail.test",
+    "nothing.test",
+    "nullmx.test",
+    "refused.test",
+    "reject554.test",
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    latency_s: float
+    check_id: str | None
+    domain: str
+
+
+@pytest.fixture
+def gateway(stack_env: DynamoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGateway]:
+    monkeypatch.setenv("BANNERCHECK_TIMEOUT", str(CHECK_TIMEOUT_S))
+    invoke.load_function_handler.cache_clear()
+    server = LocalGateway(("127.0.0.1", 0), api_key=secrets.token_urlsafe(16))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        invoke.wait_local(60)
+
+
+def _client(url: str, key: str, worker: int, until: float, out: list[Answer]) -> None:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=CHECK_TIMEOUT_S + 20)
+    n = worker
+    try:
+        while time.monotonic() < until:
+            domain = DOMAINS[n % len(DOMAINS)]
+            n += CLIENTS
+            body = json.dumps({"domain": domain})
+            started = time.monotonic()
+            conn.request(
+                "POST",
+                "/checks",
+                body,
+                {"Content-Type": "application/json", "x-api-key": key},
+            )
+            response = conn.getresponse()
+            raw = response.read()
+            latency = time.monotonic() - started
+            data = json.loads(raw) if raw else {}
+            out.append(Answer(response.status, latency, data.get("check_id"), domain))
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    finally:
+        conn.close()
+
+
+def test_concurrent_posts_get_documented_answers_and_each_201_is_stored(
+    gateway: LocalGateway, stack_env: DynamoServer
+) -> None:
+    answers: list[Answer] = []
+    lock = threading.Lock()
+    per_worker: list[list[Answer]] = [[] for _ in range(CLIENTS)]
+    until = time.monotonic() + SECONDS
+    threads = [
+        threading.Thread(
+            target=_client, args=(gateway.url, gateway.api_key, i, until, per_worker[i])
+        )
+        for i in range(CLIENTS)
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    invoke.wait_local(60)
+    with lock:
+        for part in per_worker:
+            answers.extend(part)
+
+    statuses = Counter(a.status for a in answers)
+    latencies = sorted(a.latency_s for a in answers)
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"\nload: {CLIENTS} clients, {elapsed:.1f} s, {len(answers)} requests "
+        f"({len(answers) / elapsed:.0f}/s), statuses {dict(sorted(statuses.items()))}, "
+        f"latency p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms max {latencies[-1] * 1000:.0f} ms"
+    )
+
+    assert answers
+    assert set(statuses) <= {200, 201, 409, 429}, statuses
+    assert statuses[201] >= 1
+    assert latencies[-1] <= CHECK_TIMEOUT_S + 5
+    created = [a for a in answers if a.status == 201]
+    assert len({a.check_id for a in created}) == len(created)
+    # One stored check per 201, none for the rest.
+    client = stack_env.client()
+    items = []
+    kwargs = {"TableName": os.environ["TABLE_NAME"]}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    stored = {i["check_id"]["S"] for i in items if i.get("kind", {}).get("S") == "check"}
+    assert stored == {a.check_id for a in created}
+    # A 200 is a stored check of the same domain.
+    for answer in answers:
+        if answer.status == 200:
+            assert answer.check_id in stored
