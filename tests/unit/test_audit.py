@@ -116,3 +116,38 @@ def test_erase_domain_deletes_checks_and_records_it(store: CheckStore) -> None:
         ("erase", "gone.test", "5 stored items deleted")
     ]
     assert erase_domain(store, "gone.test", API) == 0
+
+
+# --- admin helpers (pure) -------------------------------------------------------------------
+def test_admin_keys_come_from_the_environment() -> None:
+    from bannercheck.audit import admin_key_ids, is_admin
+
+    env = {"BANNERCHECK_ADMIN_KEY_IDS": " adm1, adm2 ,"}
+    assert admin_key_ids(env) == {"adm1", "adm2"}
+    assert is_admin(Requester(source=Source.API, api_key_id="adm2"), env)
+    assert not is_admin(API, env)
+    assert not is_admin(SLACK, env)
+    assert not is_admin(Requester(source=Source.API), {"BANNERCHECK_ADMIN_KEY_IDS": ""})
+
+
+def test_export_range_and_format() -> None:
+    from bannercheck.audit import to_export, to_range
+
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    assert to_range(None, None, now) == (now - timedelta(days=7), now)
+    since, until = to_range("2026-12-01", "2026-12-02T06:00:00Z")
+    assert (since.isoformat(), until.isoformat()) == (
+        "2026-12-01T00:00:00+00:00",
+        "2026-12-02T06:00:00+00:00",
+    )
+    for bad, message in [
+        (("yesterday", None), "ISO 8601"),
+        (("2026-12-02", "2026-12-01"), "before"),
+        (("2026-01-01", "2026-12-01"), "at most"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            to_range(*bad, now)
+    assert to_export([], "csv")[0].startswith("text/csv")
+    assert json.loads(to_export([], "json")[1]) == {"records": []}
+    with pytest.raises(ValueError, match="json, csv"):
+        to_export([], "xml")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -223,3 +224,52 @@ def erase_domain(store: CheckStore, domain: str, requester: Requester) -> int:
         detail=f"{deleted} stored items deleted",
     )
     return deleted
+
+
+# --- what the admin endpoints need (GET /audit, DELETE /checks/{domain}) --------------
+DEFAULT_EXPORT_DAYS = 7
+EXPORT_FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+
+
+def admin_key_ids(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """``BANNERCHECK_ADMIN_KEY_IDS``: API key ids that may read the trail and erase data."""
+    env = os.environ if environ is None else environ
+    raw = env.get("BANNERCHECK_ADMIN_KEY_IDS", "")
+    return frozenset(k.strip() for k in raw.split(",") if k.strip())
+
+
+def is_admin(requester: Requester, environ: Mapping[str, str] | None = None) -> bool:
+    return bool(requester.api_key_id) and requester.api_key_id in admin_key_ids(environ)
+
+
+def to_range(
+    since: str | None, until: str | None, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """An export window from ISO 8601 texts; ValueError says what is wrong.
+
+    >>> to_range("2026-12-01", "2026-12-02")[0].isoformat()
+    '2026-12-01T00:00:00+00:00'
+    """
+    end = _parse_time(until, "until") if until else (now or datetime.now(UTC))
+    start = _parse_time(since, "since") if since else end - timedelta(days=DEFAULT_EXPORT_DAYS)
+    if start >= end:
+        raise ValueError("since must be before until")
+    if end - start > timedelta(days=MAX_EXPORT_DAYS):
+        raise ValueError(f"export at most {MAX_EXPORT_DAYS} days at a time")
+    return start, end
+
+
+def _parse_time(text: str, name: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 date or time, like 2026-12-01") from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def to_export(records: Iterable[AuditRecord], fmt: str) -> tuple[str, str]:
+    """(content type, body) of an export; ValueError for an unknown format."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    body = to_csv(records) if fmt == "csv" else to_json(records)
+    return EXPORT_FORMATS[fmt], body
