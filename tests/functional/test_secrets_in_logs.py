@@ -1,4 +1,4 @@
-"""No secret ever reaches a log line or a stored report.
+"""No secret ever reaches a log line or a stored item; no Slack name is stored.
 
 Full flows run through the local stack (API and Slack endpoint over real HTTP, the
 probe against the lab, moto or dynalite) with known test secrets and every logger
@@ -148,3 +148,8 @@ def test_full_flows_log_no_secret(
     dumped = json.dumps(items, default=str)
     assert "single.test" in dumped
     assert [s[:12] for s in SECRETS if s in dumped] == []
+    # Slack sends names with every command (user_name "ada", team "example-team",
+    # channel "mail-ops"); only the ids are kept.
+    assert "U0001" in dumped and "T0001" in dumped
+    for name in ("example-team", "mail-ops", '"ada"', "user_name", "team_domain"):
+        assert name not in dumped, name
