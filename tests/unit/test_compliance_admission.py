@@ -117,3 +117,16 @@ def test_verify_instructions_name_the_exact_record(store: CheckStore) -> None:
     assert f'"{decision.txt_value}"' in decision.message
     assert [(r.action, r.domain) for r in _trail(store)] == [("verify", "example.test")]
     assert all(SECRET not in r.detail for r in _trail(store))
+
+
+def test_scheduled_runs_stop_when_the_owner_opts_out(store: CheckStore) -> None:
+    from bannercheck.policy import admit_scheduled
+
+    tick = Requester(source=Source.SCHEDULE, schedule_name="tick")
+    config = PolicyConfig(mode=PolicyMode.ALLOWLIST, opt_out=("gone.test",))
+    assert admit_scheduled("kept.test", tick, "C1", store=store, config=config)
+    assert not admit_scheduled("mx.gone.test", tick, "C2", store=store, config=config)
+    assert [(r.domain, r.source, r.allowed, r.decision, r.check_id) for r in _trail(store)] == [
+        ("kept.test", "schedule", True, "scheduled", "C1"),
+        ("mx.gone.test", "schedule", False, "opted_out", None),
+    ]

@@ -355,3 +355,30 @@ def verify_instructions(
         decision=decision.reason.value,
     )
     return decision
+
+
+def admit_scheduled(
+    domain: str,
+    requester: Requester,
+    check_id: str,
+    *,
+    store: CheckStore,
+    config: PolicyConfig | None = None,
+) -> bool:
+    """A watch's scheduled run: allowed unless the domain opted out since; recorded.
+
+    The watch passed the policy when it was created, so only the opt-out (which
+    always wins) is looked at again; no rate limit applies to the schedule.
+    """
+    config = config if config is not None else policy_from_env()
+    decision = check_policy(domain, requester, config)
+    AuditTrail(store).record(
+        requester,
+        domain,
+        action=Action.CHECK,
+        allowed=decision.allowed,
+        decision=decision.reason.value,
+        check_id=check_id if decision.allowed else None,
+        detail="" if decision.allowed else decision.message,
+    )
+    return decision.allowed
