@@ -7,6 +7,9 @@ Routes (openapi.yaml describes them):
   GET    /watches                    watched domains
   PUT    /watches/{domain}           watch a domain {"interval", "slack_channel"}
   DELETE /watches/{domain}           stop watching
+  GET    /verification/{domain}      the TXT record that proves control (verified policy)
+  GET    /audit                      the audit trail, JSON or CSV (admin API key)
+  DELETE /checks/{domain}            erase a domain's stored checks (admin API key)
 Errors are always ``{"error": {"code": ..., "message": ...}}``.
 
 Input is validated here rather than with the resolver's ``enable_validation``:
@@ -27,6 +30,7 @@ from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from bannercheck import audit
 from bannercheck.domain import Domain, DomainError, to_domain
 from bannercheck.invoke import ProbeInvokeError
 from bannercheck.probe_job import (
@@ -243,6 +247,58 @@ def delete_watch(domain: str) -> Response:
     if not _store().delete_watch(target.ascii):
         raise ApiError(404, "not_found", f"{target.ascii} is not watched")
     return Response(status_code=204, content_type=JSON, body="")
+
+
+# --- compliance (docs/compliance.md) -------------------------------------------
+@app.get("/verification/<domain>")
+def verification(domain: str) -> Response:
+    from bannercheck.policy import verify_instructions
+
+    target = _domain(domain)
+    decision = verify_instructions(target.ascii, _requester(), store=_store())
+    if decision.txt_name is None or decision.txt_value is None:
+        raise ApiError(404, "not_found", decision.message)
+    record = {"name": decision.txt_name, "type": "TXT", "value": decision.txt_value}
+    return _json(200, {"domain": target.ascii, "record": record, "instructions": decision.how_to})
+
+
+def _require_admin(requester: Requester, what: str) -> None:
+    if not audit.is_admin(requester):
+        raise ApiError(403, "refused", f"{what} needs an admin API key (AdminApiKeyIds)")
+
+
+@app.get("/audit")
+def audit_trail() -> Response:
+    requester = _requester()
+    _require_admin(requester, "the audit trail")
+    params = app.current_event.query_string_parameters or {}
+    trail = audit.AuditTrail(_store())
+    try:
+        since, until = audit.to_range(params.get("since"), params.get("until"))
+        content_type, body = audit.to_export(
+            trail.records(since, until), params.get("format") or "json"
+        )
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", str(exc)) from None
+    # Reading the trail is itself on the record.
+    trail.record(
+        requester,
+        "*",
+        action=audit.Action.EXPORT,
+        allowed=True,
+        decision="admin",
+        detail=f"{since.isoformat()} .. {until.isoformat()}",
+    )
+    return Response(status_code=200, content_type=content_type, body=body)
+
+
+@app.delete("/checks/<domain>")
+def erase_checks(domain: str) -> Response:
+    target = _domain(domain)
+    requester = _requester()
+    _require_admin(requester, "erasing stored checks")
+    deleted = audit.erase_domain(_store(), target.ascii, requester)
+    return _json(200, {"domain": target.ascii, "deleted": deleted})
 
 
 def _report_json(stored: StoredCheck) -> Any:

@@ -35,6 +35,7 @@ class DispatchResult:
     queued: int
     skipped: int  # taken by an overlapping tick
     check_ids: tuple[str, ...]
+    refused: int = 0  # opted out since the watch was created
 
 
 def dispatch_due(
@@ -46,8 +47,10 @@ def dispatch_due(
     limit: int = MAX_PER_TICK,
 ) -> DispatchResult:
     """Queue a check for every watch that is due; returns what was done."""
+    from bannercheck.policy import admit_scheduled  # the opt-out wins; runs are recorded
+
     payloads: list[dict[str, Any]] = []
-    due = skipped = 0
+    due = skipped = refused = 0
     for watch in store.due_watches(now):
         if len(payloads) >= limit:
             break
@@ -56,7 +59,11 @@ def dispatch_due(
             skipped += 1
             continue
         requester = Requester(source=Source.SCHEDULE, schedule_name=schedule_name)
-        payloads.append(to_payload(watch.domain, requester))
+        payload = to_payload(watch.domain, requester)
+        if not admit_scheduled(watch.domain, requester, payload["check_id"], store=store):
+            refused += 1
+            continue
+        payloads.append(payload)
     queued = send(payloads)
     if queued < len(payloads):
         # The watches already moved on: they run again at their next interval.
@@ -66,6 +73,7 @@ def dispatch_due(
         queued=queued,
         skipped=skipped,
         check_ids=tuple(p["check_id"] for p in payloads),
+        refused=refused,
     )
 
 

@@ -28,7 +28,7 @@ from bannercheck.local.events import (
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20
-API_PREFIXES = ("/checks", "/watches")
+API_PREFIXES = ("/checks", "/watches", "/verification", "/audit")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 

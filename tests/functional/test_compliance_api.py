@@ -1,0 +1,161 @@
+"""The compliance routes through the local stack: verification, audit export, erasure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from bannercheck import invoke
+from bannercheck.local.server import LocalGateway
+from bannercheck.verification import to_token
+
+from tests.fixtures.dynamodb import DynamoServer
+
+pytestmark = pytest.mark.integration
+
+VERIFY_SECRET = "compliance-api-secret-42"
+KEY_ID = "local-key"  # the local gateway's API key id
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class Api:
+    base: str
+    key: str
+
+    def call(self, method: str, path: str, body: Any = None) -> Reply:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", "x-api-key": self.key}
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return Reply(response.status, dict(response.headers), response.read().decode())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, dict(error.headers), error.read().decode())
+
+
+@pytest.fixture
+def api(stack_env: DynamoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv("BANNERCHECK_VERIFY_SECRET", VERIFY_SECRET)
+    monkeypatch.setenv("BANNERCHECK_ADMIN_KEY_IDS", KEY_ID)
+    invoke.load_function_handler.cache_clear()
+    gateway = LocalGateway(("127.0.0.1", 0), api_key=secrets.token_urlsafe(16), api_key_id=KEY_ID)
+    thread = threading.Thread(target=gateway.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Api(gateway.url, gateway.api_key)
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+        invoke.wait_local(60)
+
+
+def test_verification_says_exactly_what_to_publish(api: Api) -> None:
+    reply = api.call("GET", "/verification/B%C3%BCcher.example")
+    assert reply.status == 200, reply
+    body = reply.json
+    assert body["domain"] == "xn--bcher-kva.example"
+    assert body["record"] == {
+        "name": "_bannercheck.xn--bcher-kva.example",
+        "type": "TXT",
+        "value": to_token(VERIFY_SECRET, f"api:{KEY_ID}"),
+    }
+    assert body["record"]["value"] in body["instructions"]
+    assert VERIFY_SECRET not in reply.text
+
+
+def test_verified_policy_refuses_until_the_record_is_published(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANNERCHECK_POLICY", "verified")
+    refused = api.call("POST", "/checks", {"domain": "good.test"})
+    assert refused.status == 403
+    message = refused.json["error"]["message"]
+    assert (
+        "_bannercheck.good.test" in message and to_token(VERIFY_SECRET, "api:local-key") in message
+    )
+
+
+def test_audit_export_json_and_csv_shows_refusals_too(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.call("POST", "/checks", {"domain": "single.test"}).status == 201
+    monkeypatch.setenv("BANNERCHECK_OPT_OUT", "optout.test")
+    assert api.call("POST", "/checks", {"domain": "mx.optout.test"}).status == 403
+    exported = api.call("GET", "/audit")
+    assert exported.status == 200 and exported.headers["Content-Type"].startswith(
+        "application/json"
+    )
+    records = exported.json["records"]
+    assert [(r["domain"], r["allowed"], r["decision"], r["source"]) for r in records] == [
+        ("single.test", True, "open", "api"),
+        ("mx.optout.test", False, "opted_out", "api"),
+    ]
+    assert records[0]["check_id"] and records[0]["api_key_id"] == KEY_ID
+    as_csv = api.call("GET", "/audit?format=csv&since=2020-01-01T00:00:00Z&until=2020-02-01")
+    assert as_csv.status == 200 and as_csv.headers["Content-Type"].startswith("text/csv")
+    assert list(csv.DictReader(io.StringIO(as_csv.text))) == []
+    # The first export is itself on the record.
+    again = api.call("GET", "/audit?format=csv")
+    rows = list(csv.DictReader(io.StringIO(again.text)))
+    assert [r["action"] for r in rows][-2:] == ["export", "export"]
+    bad = api.call("GET", "/audit?since=last-week")
+    assert bad.status == 400 and "ISO 8601" in bad.json["error"]["message"]
+    assert api.call("GET", "/audit?format=xml").status == 400
+
+
+def test_admin_routes_need_an_admin_key(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BANNERCHECK_ADMIN_KEY_IDS", "someone-else")
+    for method, path in (("GET", "/audit"), ("DELETE", "/checks/single.test")):
+        reply = api.call(method, path)
+        assert reply.status == 403, (method, path)
+        assert "admin API key" in reply.json["error"]["message"]
+
+
+def test_erasure_deletes_the_checks_and_is_recorded(api: Api) -> None:
+    assert api.call("POST", "/checks", {"domain": "single.test"}).status == 201
+    assert api.call("PUT", "/watches/single.test", {}).status == 201
+    assert api.call("GET", "/checks/single.test").status == 200
+    erased = api.call("DELETE", "/checks/single.test")
+    assert erased.status == 200 and erased.json == {"domain": "single.test", "deleted": 2}
+    assert api.call("GET", "/checks/single.test").status == 404
+    assert api.call("GET", "/watches").json == {"watches": []}
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["action"], r["domain"], r["decision"]) for r in trail if r["action"] == "erase"] == [
+        ("erase", "single.test", "erased")
+    ]
+
+
+def test_a_watched_domain_that_opts_out_is_no_longer_checked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.call("PUT", "/watches/single.test", {}).status == 201
+    monkeypatch.setenv("BANNERCHECK_OPT_OUT", "single.test")
+    tick = api.call("POST", "/_local/tick")
+    assert tick.status == 200 and tick.json == {"due": 1, "queued": 0, "skipped": 0}
+    invoke.wait_local(60)
+    assert api.call("GET", "/checks/single.test").status == 404
+    trail = api.call("GET", "/audit").json["records"]
+    scheduled = [r for r in trail if r["source"] == "schedule"]
+    assert [(r["domain"], r["allowed"], r["decision"]) for r in scheduled] == [
+        ("single.test", False, "opted_out")
+    ]
