@@ -34,6 +34,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 class LocalGateway(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections under a burst of clients.
+    request_queue_size = 128
 
     def __init__(
         self,
