@@ -2,8 +2,8 @@
 
 CPU comes from wait4(): the child's own time plus every descendant it waited
 for (xargs waits for each swaks). RSS is sampled from /proc every SAMPLE_S as
-the sum over every process of the child's session, so 64 concurrent swaks
-count as 64 processes, not as the largest one.
+the sum over the child and all its descendants, so 64 concurrent swaks count
+as 64 processes, not as the largest one.
 """
 
 from __future__ import annotations
@@ -49,27 +49,33 @@ class Stats:
         return {"min": self.min, "median": self.median, "max": self.max, "n": self.n}
 
 
-def _session_rss_kb(sid: int) -> int:
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            found += [int(c) for c in Path(task.path, "children").read_text().split()]
+    except (OSError, ValueError):
+        pass  # the process ended while we looked
+    return found
+
+
+def _tree_rss_kb(root: int) -> int:
+    """RSS of ``root`` and all its descendants (walking /proc/PID/task/TID/children)."""
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
         try:
-            stat = Path(entry.path, "stat").read_text()
-            # Fields after the ")" of the command name: state ppid pgrp session ...
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[3]) != sid:
-                continue
-            rss_pages = int(Path(entry.path, "statm").read_text().split()[1])
+            rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         except (OSError, ValueError, IndexError):
-            continue  # the process ended between listing and reading
+            continue
         total += rss_pages * _PAGE_KB
+        stack += _children(pid)
     return total
 
 
 @dataclass
 class _Sampler:
-    sid: int
+    root: int
     started: float
     peak_kb: int = 0
     timeline: list[tuple[float, float]] = field(default_factory=list)
@@ -77,7 +83,7 @@ class _Sampler:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            kb = _session_rss_kb(self.sid)
+            kb = _tree_rss_kb(self.root)
             self.peak_kb = max(self.peak_kb, kb)
             if kb:
                 self.timeline.append((round(time.monotonic() - self.started, 3), kb / 1024))

@@ -61,6 +61,11 @@ def test_one_domain_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
         for key in ("wall_s", "cpu_s", "peak_rss_mb"):
             _assert_stats(row[key])
         assert row["ratio_to_baseline"] > 0
+        if row["tool"] == "swaks":
+            assert row["check_ms"] is None  # no in-process figure for an outside tool
+        else:
+            _assert_stats(row["check_ms"])
+            assert row["check_ratio_to_baseline"] > 0
 
 
 def test_bulk_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
