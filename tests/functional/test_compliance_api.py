@@ -159,3 +159,18 @@ def test_a_watched_domain_that_opts_out_is_no_longer_checked(
     assert [(r["domain"], r["allowed"], r["decision"]) for r in scheduled] == [
         ("single.test", False, "opted_out")
     ]
+
+
+def test_a_request_refused_as_in_progress_is_recorded(api: Api, stack_env: DynamoServer) -> None:
+    import os
+
+    from bannercheck.store import CheckStore
+
+    store = CheckStore(os.environ["TABLE_NAME"], client=stack_env.client())
+    assert store.claim("inflight#good.test", ttl_s=60)  # another instance is checking it
+    assert api.call("POST", "/checks", {"domain": "good.test"}).status == 409
+    store.release("inflight#good.test")
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["domain"], r["allowed"], r["decision"]) for r in trail] == [
+        ("good.test", False, "in_progress")
+    ]

@@ -60,6 +60,7 @@ class Reason(str, Enum):
     NOT_VERIFIED = "not_verified"
     VERIFICATION_UNAVAILABLE = "verification_unavailable"  # DNS failed: try again
     RATE_LIMITED = "rate_limited"
+    IN_PROGRESS = "in_progress"  # the domain is being checked by another request
     CACHED = "cached"
     ERASED = "erased"
 
@@ -382,3 +383,15 @@ def admit_scheduled(
         detail="" if decision.allowed else decision.message,
     )
     return decision.allowed
+
+
+def record_in_progress(domain: str, requester: Requester, *, store: CheckStore) -> None:
+    """Put a request refused because the domain is being checked right now on the record."""
+    AuditTrail(store).record(
+        requester,
+        domain,
+        action=Action.CHECK,
+        allowed=False,
+        decision=Reason.IN_PROGRESS.value,
+        detail="another check of this domain was running",
+    )

@@ -173,6 +173,9 @@ def request_check(
     # checked before admission so a refused attempt costs the requester no quota.
     inflight = f"inflight#{domain.ascii}"
     if not store.claim(inflight, ttl_s=int(settings.timeout_s) + 5):
+        from bannercheck.policy import record_in_progress  # every refusal is audited
+
+        record_in_progress(domain.ascii, requester, store=store)
         raise CheckInProgressError(f"a check of {domain.ascii} is already running; retry shortly")
     try:
         admission = admit(domain, requester, store, settings)
