@@ -101,6 +101,22 @@ def test_bad_cursor_is_a_cursor_error(store: CheckStore) -> None:
             store.history("example.test", cursor=cursor)
 
 
+def test_cursor_of_another_domain_or_index_is_refused(store: CheckStore) -> None:
+    for i in range(2):
+        store.put_check(sample_report("a.test", checked_at=f"2026-12-0{i + 1}T00:00:00.000Z"), API)
+        store.put_check(sample_report("b.test", checked_at=f"2026-12-0{i + 1}T00:00:00.000Z"), API)
+    of_a = store.history("a.test", limit=1).cursor
+    assert of_a is not None
+    with pytest.raises(CursorError):
+        store.history("b.test", cursor=of_a)
+    with pytest.raises(CursorError):
+        store.by_requester(API, cursor=of_a)
+    audit = store.by_requester(API, limit=1).cursor
+    assert audit is not None
+    with pytest.raises(CursorError):
+        store.history("a.test", cursor=audit)
+
+
 def test_audit_by_requester(store: CheckStore) -> None:
     mine = [sample_report(f"d{i}.test") for i in range(3)]
     for i, r in enumerate(mine):

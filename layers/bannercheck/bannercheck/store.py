@@ -299,9 +299,8 @@ class CheckStore:
         """Checks of one domain, newest first."""
         return self._query_page(
             index=LSI_BY_TIME,
-            key_expr="#pk = :pk",
-            names={"#pk": PK},
-            values={":pk": _s(_domain_pk(domain))},
+            partition=(PK, _domain_pk(domain)),
+            sort_key=LSI1_SK,
             limit=limit,
             cursor=cursor,
         )
@@ -312,9 +311,8 @@ class CheckStore:
         """The audit trail: one requester's checks, newest first."""
         return self._query_page(
             index=GSI_BY_REQUESTER,
-            key_expr="#g = :g",
-            names={"#g": GSI1_PK},
-            values={":g": _s(f"REQ#{requester.source.value}#{requester.principal}")},
+            partition=(GSI1_PK, f"REQ#{requester.source.value}#{requester.principal}"),
+            sort_key=GSI1_SK,
             limit=limit,
             cursor=cursor,
         )
@@ -323,23 +321,28 @@ class CheckStore:
         self,
         *,
         index: str,
-        key_expr: str,
-        names: dict[str, str],
-        values: dict[str, Any],
+        partition: tuple[str, str],
+        sort_key: str,
         limit: int,
         cursor: str | None,
     ) -> Page:
+        name, value = partition
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": index,
-            "KeyConditionExpression": key_expr,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": name},
+            "ExpressionAttributeValues": {":p": _s(value)},
             "ScanIndexForward": False,
             "Limit": max(1, min(limit, MAX_PAGE)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = _from_cursor(cursor)
+            # DynamoDB rejects a start key of another partition or shape with a
+            # ValidationException; refuse it here as the client's error instead.
+            start = _from_cursor(cursor)
+            if set(start) != {PK, SK, name, sort_key} or start[name] != _s(value):
+                raise CursorError("the cursor is not one this API handed out")
+            kwargs["ExclusiveStartKey"] = start
         out = self.client.query(**kwargs)
         items = tuple(self._stored(i) for i in out.get("Items", []))
         last = out.get("LastEvaluatedKey")
