@@ -202,7 +202,8 @@ def test_scheduler_event_dispatches_due_watches(store: CheckStore) -> None:
 
     [stored] = store.history("single.test").items
     assert stored.requester.source is Source.SCHEDULE
-    assert stored.requester.schedule_name == event["resources"][0].rsplit("/", 1)[-1]
+    # The template's ScheduleV2 Input is what the function receives: it names the schedule.
+    assert stored.requester.schedule_name == event["schedule"]
     watch = store.get_watch("single.test")
     assert watch is not None and watch.last_check_id == stored.report.check_id
     assert store.history("good.test").items == ()

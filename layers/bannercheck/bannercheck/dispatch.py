@@ -78,7 +78,9 @@ def dispatch_due(
 
 
 def to_schedule_name(event: Mapping[str, Any]) -> str:
-    """The schedule's name from a Scheduler event (its ARN's last part)."""
+    """The schedule's name: the template's ``Input`` names it; else the ARN's last part."""
+    if isinstance(event.get("schedule"), str) and event["schedule"]:
+        return str(event["schedule"])[:128]
     resources = event.get("resources") or []
     if resources and isinstance(resources[0], str):
         return resources[0].rsplit("/", 1)[-1]
