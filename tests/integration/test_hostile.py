@@ -133,11 +133,17 @@ def test_hostile_dns_ends_in_time_and_contacts_nothing_when_deployed(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     before = {ip: lab.connections(ip) for ip in lab.peer_ips()}
-    with _SocketWatch() as watch:
-        started = time.monotonic()
-        report = run_check(domain, _deployed(lab))
-        elapsed = time.monotonic() - started
+    tracemalloc.start()
+    try:
+        with _SocketWatch() as watch:
+            started = time.monotonic()
+            report = run_check(domain, _deployed(lab))
+            elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert elapsed <= DEADLINE_S + 1.0, (domain, elapsed)
+    assert peak < MEMORY_BOUND_BYTES, (domain, peak)
     assert report.findings, domain
     # The only connections are DNS (the lab's resolver); no SMTP server saw any.
     resolver_ip = lab.resolver.rsplit(":", 1)[0]
