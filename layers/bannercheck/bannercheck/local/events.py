@@ -10,29 +10,61 @@ import base64
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-# Resource templates of the REST API (template.yaml), most specific first.
-REST_RESOURCES = (
-    ("/checks/{domain}/{check_id}", ("checks", None, None)),
-    ("/checks/{domain}", ("checks", None)),
-    ("/checks", ("checks",)),
-    ("/watches/{domain}", ("watches", None)),
-    ("/watches", ("watches",)),
-)
+TEMPLATE = Path(__file__).resolve().parents[4] / "template.yaml"
 
 
-def _resource(path: str) -> tuple[str, dict[str, str] | None]:
+@cache
+def rest_resources() -> tuple[str, ...]:
+    """The REST API's resource paths, from the api function's events in template.yaml."""
+    import yaml  # dev-only: the local stack
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return {suffix: loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {suffix: loader.construct_sequence(node)}
+        return {suffix: loader.construct_mapping(node)}
+
+    _Loader.add_multi_constructor("!", _tag)
+    with TEMPLATE.open(encoding="utf-8") as fh:
+        template = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
+    paths = {
+        str(event["Properties"]["Path"])
+        for resource in template["Resources"].values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event.get("Type") == "Api"
+    }
+    # Most literal segments first, so /checks/{domain} never shadows a fixed path.
+    return tuple(
+        sorted(paths, key=lambda p: (-sum(not s.startswith("{") for s in p.split("/")), p))
+    )
+
+
+def to_resource(path: str) -> tuple[str, dict[str, str] | None] | None:
+    """The REST resource serving ``path`` and its path parameters; None if there is none."""
     parts = [p for p in path.split("/") if p]
-    for template, shape in REST_RESOURCES:
-        if len(parts) != len(shape):
+    for template in rest_resources():
+        shape = [p for p in template.split("/") if p]
+        if len(shape) != len(parts):
             continue
-        if all(s is None or s == p for s, p in zip(shape, parts, strict=True)):
-            names = [seg[1:-1] for seg in template.split("/") if seg.startswith("{")]
-            values = [p for s, p in zip(shape, parts, strict=True) if s is None]
-            return template, (dict(zip(names, values, strict=True)) or None)
-    return path, None
+        params: dict[str, str] = {}
+        for want, got in zip(shape, parts, strict=True):
+            if want.startswith("{"):
+                params[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return template, params or None
+    return None
 
 
 def _clf_time(now: datetime) -> str:
@@ -52,7 +84,7 @@ def to_rest_event(
 ) -> dict[str, Any]:
     """A REST API (v1 payload) proxy event, as API Gateway sends it to the function."""
     now = datetime.now(UTC)
-    resource, path_params = _resource(path)
+    resource, path_params = to_resource(path) or (path, None)
     pairs = parse_qsl(query, keep_blank_values=True)
     multi: dict[str, list[str]] = {}
     for k, v in pairs:

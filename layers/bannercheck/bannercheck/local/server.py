@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from bannercheck.invoke import LocalContext, load_function_handler
 from bannercheck.local.events import (
     to_http_api_event,
+    to_resource,
     to_response,
     to_rest_event,
     to_scheduler_event,
@@ -28,7 +29,6 @@ from bannercheck.local.events import (
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20
-API_PREFIXES = ("/checks", "/watches", "/verification", "/audit")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -91,7 +91,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k: v for k, v in self.headers.items()}
         path = parts.path.rstrip("/") or "/"
-        if path.startswith(API_PREFIXES):
+        if to_resource(path) is not None:  # a route of the REST API in template.yaml
             self._api(method, path, parts.query, headers, body)
         elif path == "/slack/events" and method == "POST":
             event = to_http_api_event(method, path, query=parts.query, headers=headers, body=body)
