@@ -32,6 +32,8 @@ DEADLINE_S = 3.0
 # line); the whole check, DNS and TLS included (measured: 0.3-0.9 MB), stays well
 # below what keeping one 1 MB line (bytes plus text) would cost.
 MEMORY_BOUND_BYTES = 1536 * 1024
+# The deadline is the engine's; what a busy shared machine adds on top is not.
+SCHEDULING_SLACK_S = 1.5
 
 HOSTILE_SERVERS = {
     "tarpit.test": "1 byte per second",
@@ -115,7 +117,7 @@ def test_hostile_server_ends_in_time_with_a_finding_and_bounded_memory(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed <= DEADLINE_S + 1.0, (domain, elapsed)
+    assert elapsed <= DEADLINE_S + SCHEDULING_SLACK_S, (domain, elapsed)
     assert peak < MEMORY_BOUND_BYTES, (domain, peak)
     sessions = report.sessions()
     assert sessions, domain
@@ -142,7 +144,7 @@ def test_hostile_dns_ends_in_time_and_contacts_nothing_when_deployed(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed <= DEADLINE_S + 1.0, (domain, elapsed)
+    assert elapsed <= DEADLINE_S + SCHEDULING_SLACK_S, (domain, elapsed)
     assert peak < MEMORY_BOUND_BYTES, (domain, peak)
     assert report.findings, domain
     # The only connections are DNS (the lab's resolver); no SMTP server saw any.
