@@ -174,3 +174,20 @@ def test_a_request_refused_as_in_progress_is_recorded(api: Api, stack_env: Dynam
     assert [(r["domain"], r["allowed"], r["decision"]) for r in trail] == [
         ("good.test", False, "in_progress")
     ]
+
+
+def test_verified_policy_allows_a_domain_with_the_published_token(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.lab.spec import LAB_VERIFY_SECRET
+
+    monkeypatch.setenv("BANNERCHECK_POLICY", "verified")
+    monkeypatch.setenv("BANNERCHECK_VERIFY_SECRET", LAB_VERIFY_SECRET)
+    # The lab publishes _bannercheck.single.test with this API key's token.
+    assert api.call("POST", "/checks", {"domain": "single.test"}).status == 201
+    assert api.call("POST", "/checks", {"domain": "good.test"}).status == 403
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["domain"], r["decision"]) for r in trail if r["action"] == "check"] == [
+        ("single.test", "verified"),
+        ("good.test", "not_verified"),
+    ]

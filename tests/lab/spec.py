@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bannercheck.verification import to_token
+
 from tests.lab.pki import TlsKind
 
 # Fixed addresses inside the lab's /24.
@@ -25,6 +27,10 @@ _FIRST_PEER = 10
 SERVFAIL_ZONE = "servfail.test"  # its zone file does not exist, so Knot answers SERVFAIL
 TIMEOUT_ZONE = "timeout.test"  # forwarded to the silent server, so lookups time out
 
+
+# The verified policy: BANNERCHECK_VERIFY_SECRET of tests that use the lab's TXT tokens.
+LAB_VERIFY_SECRET = "lab-verification-secret"
+LAB_VERIFIED_SCOPES = ("api:local-key", "slack:T0001")
 
 # nonpublic.test: addresses outside the lab that no build may ever send a packet to.
 NON_PUBLIC_TARGETS = (
@@ -414,6 +420,10 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
     b.mx("nonpublic.test", 10, "mx.nonpublic.test")
     for ip in NON_PUBLIC_TARGETS:
         b.add("mx.nonpublic.test", "AAAA" if ":" in ip else "A", ip)
+    # single.test is verified (policy "verified") for the local stack's API key and the
+    # mock Slack workspace, with the lab's verification secret.
+    for scope in LAB_VERIFIED_SCOPES:
+        b.add("_bannercheck.single.test", "TXT", f'"{to_token(LAB_VERIFY_SECRET, scope)}"')
 
     return LabSpec(
         prefix=prefix,
