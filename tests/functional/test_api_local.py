@@ -182,13 +182,13 @@ def test_rate_limit_is_429_with_retry_after(api: Client, monkeypatch: pytest.Mon
     assert int(limited.headers["Retry-After"]) > 0
 
 
-def test_check_already_running_is_409(api: Client, stack_env: DynamoServer) -> None:
+def test_check_already_running_is_429(api: Client, stack_env: DynamoServer) -> None:
     import os
 
     # Another API instance holds the in-flight claim for this domain.
     store = CheckStore(os.environ["TABLE_NAME"], client=stack_env.client())
     assert store.claim("inflight#good.test", ttl_s=60)
-    assert_error(api.call("POST", "/checks", {"domain": "good.test"}), 409, "check_in_progress")
+    assert_error(api.call("POST", "/checks", {"domain": "good.test"}), 429, "check_in_progress")
     store.release("inflight#good.test")
     assert api.call("POST", "/checks", {"domain": "good.test"}).status == 201
 

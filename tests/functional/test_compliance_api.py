@@ -168,7 +168,7 @@ def test_a_request_refused_as_in_progress_is_recorded(api: Api, stack_env: Dynam
 
     store = CheckStore(os.environ["TABLE_NAME"], client=stack_env.client())
     assert store.claim("inflight#good.test", ttl_s=60)  # another instance is checking it
-    assert api.call("POST", "/checks", {"domain": "good.test"}).status == 409
+    assert api.call("POST", "/checks", {"domain": "good.test"}).status == 429
     store.release("inflight#good.test")
     trail = api.call("GET", "/audit").json["records"]
     assert [(r["domain"], r["allowed"], r["decision"]) for r in trail] == [

@@ -66,9 +66,10 @@ class RateLimitedError(AdmissionError):
         self.retry_after_s = retry_after_s
 
 
-class CheckInProgressError(AdmissionError):
+class CheckInProgressError(RateLimitedError):
+    """A check of the same target is running: the per-target rate limit (429)."""
+
     code = "check_in_progress"
-    status = 409
 
 
 class BadPayloadError(ValueError):
@@ -176,7 +177,9 @@ def request_check(
         from bannercheck.policy import record_in_progress  # every refusal is audited
 
         record_in_progress(domain.ascii, requester, store=store)
-        raise CheckInProgressError(f"a check of {domain.ascii} is already running; retry shortly")
+        raise CheckInProgressError(
+            f"a check of {domain.ascii} is already running; retry shortly", retry_after_s=5
+        )
     try:
         admission = admit(domain, requester, store, settings)
         if admission.cached is not None:
