@@ -39,8 +39,10 @@ typecheck: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
-test: setup lint typecheck
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+# The SAM build (which fetches the layer's arm64 wheels from PyPI) runs first, as
+# a build step; the tests then inspect its output without touching the network.
+test: setup lint typecheck build
+	BANNERCHECK_SAM_BUILD_DIR=$(CURDIR)/.aws-sam/build $(PY) -m pytest -q -n 2 --dist loadgroup
 
 # --- the lab and the CLI -------------------------------------------------
 demo: setup
@@ -62,8 +64,10 @@ slack: setup
 	$(PY) scripts/slack_local.py --port $(PORT) $(TEXT)
 
 # sam build: offline, no Docker (the layer is built by layers/bannercheck/Makefile).
+# PATH holds no pyenv shims and DOCKER_HOST no engine: the build must need neither.
 build: setup
-	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build
+	PATH=$(CURDIR)/$(VENV)/bin:/usr/local/bin:/usr/bin:/bin DOCKER_HOST=unix:///nonexistent/docker.sock \
+	  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build
 
 # Benchmarks against swaks, nmap and bare clients on a generated loopback lab (~10 min):
 # rewrites bench/RESULTS.md, bench/results.json, bench/*.png and README's Benchmarks block.
