@@ -50,7 +50,9 @@ demo: setup
 
 # --- the serverless application ---------------------------------------------
 # The local stack: API + Slack endpoint on 127.0.0.1:$(PORT), dynalite, in-process probe.
-# LAB=1 also starts the test lab and checks its domains (no internet needed).
+# LAB=1 (the default) also starts the test lab and points the resolver at it, so a
+# first check works with no internet; LAB=0 checks real domains via this machine's DNS.
+LAB ?= 1
 run: setup
 	PORT=$(PORT) LAB=$(LAB) $(PY) -m bannercheck.local run
 
