@@ -23,6 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+import dns.message
+import dns.query
+import dns.rdatatype
+
 EHLO = b"EHLO probe.bannercheck.test\r\n"
 TIMEOUT_S = 10.0
 
@@ -96,10 +100,6 @@ def _lines(sock: socket.socket | ssl.SSLSocket, buffer: bytearray) -> bytes:
 
 
 def single(domain: str, resolver: str, ca_file: str, port: int = 25) -> bool:
-    import dns.message
-    import dns.query
-    import dns.rdatatype
-
     mx = dns.query.udp(dns.message.make_query(domain, dns.rdatatype.MX), resolver, TIMEOUT_S)
     exchange = min(mx.answer[0], key=lambda r: r.preference).exchange
     a = dns.query.udp(dns.message.make_query(exchange, dns.rdatatype.A), resolver, TIMEOUT_S)
