@@ -66,6 +66,9 @@ def test_one_domain_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
         else:
             _assert_stats(row["check_ms"])
             assert row["check_ratio_to_baseline"] > 0
+        if row["tool"] == "bannercheck":
+            _assert_stats(row["warm_check_ms"])
+            assert row["warm_check_ratio_to_baseline"] > 0
 
 
 def test_bulk_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
