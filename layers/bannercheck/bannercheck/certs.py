@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -34,8 +35,12 @@ def _key(cert: x509.Certificate) -> tuple[str, int | None]:
     return type(key).__name__, None
 
 
+@functools.lru_cache(maxsize=512)
 def to_certificate(der: bytes) -> Certificate | None:
-    """The facts a mail admin needs from a DER certificate; None if unparsable."""
+    """The facts a mail admin needs from a DER certificate; None if unparsable.
+
+    Cached by content: the MX hosts of one provider share a few certificates.
+    """
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:

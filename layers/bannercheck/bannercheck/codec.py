@@ -17,14 +17,27 @@ from bannercheck import model
 T = TypeVar("T")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def to_dict(obj: Any) -> Any:
-    """A JSON-ready structure of plain dicts, lists, str, numbers, None."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """A JSON-ready structure of plain dicts, lists, str, numbers, None.
+
+    Enums become their values (they are ``str`` enums, so checked before str).
+    """
     if isinstance(obj, Enum):
         return obj.value
+    if isinstance(obj, _SCALARS):
+        return obj
     if isinstance(obj, (tuple, list)):
         return [to_dict(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {name: to_dict(getattr(obj, name)) for name in _field_names(type(obj))}
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     return obj

@@ -55,7 +55,18 @@ def parse_resolver(spec: str) -> tuple[str, int]:
     return host, port
 
 
-def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
+def new_cache() -> dns.resolver.Cache:
+    """A TTL-honouring answer cache, shared by the checks of one run.
+
+    Domain lists share MX providers, and many MX hosts share addresses: their
+    A, AAAA and PTR answers are asked once per run instead of once per domain.
+    """
+    return dns.resolver.Cache(cleaning_interval=60.0)
+
+
+def make_resolver(
+    settings: Settings, cache: dns.resolver.Cache | None = None
+) -> dns.asyncresolver.Resolver:
     if settings.resolver:
         host, port = parse_resolver(settings.resolver)
         resolver = dns.asyncresolver.Resolver(configure=False)
@@ -69,17 +80,19 @@ def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
             resolver.nameservers = ["127.0.0.53"]
     resolver.timeout = settings.dns_try_timeout_s
     resolver.lifetime = settings.dns_lifetime_s
-    resolver.cache = None
+    resolver.cache = cache
     return resolver
 
 
 class Resolver:
     """Asks questions within one check's deadline and records the outcome."""
 
-    def __init__(self, settings: Settings, deadline: float) -> None:
+    def __init__(
+        self, settings: Settings, deadline: float, cache: dns.resolver.Cache | None = None
+    ) -> None:
         self._settings = settings
         self._deadline = deadline
-        self._resolver = make_resolver(settings)
+        self._resolver = make_resolver(settings, cache)
 
     def _lifetime(self) -> float:
         remaining = self._deadline - asyncio.get_running_loop().time()
@@ -186,9 +199,14 @@ def _mx_records(records: Sequence[str]) -> list[tuple[int, str]]:
     return parsed
 
 
-async def resolve_mail_hosts(domain: str, settings: Settings, deadline: float) -> DnsResult:
+async def resolve_mail_hosts(
+    domain: str,
+    settings: Settings,
+    deadline: float,
+    cache: dns.resolver.Cache | None = None,
+) -> DnsResult:
     """MX (or implicit MX) of ``domain`` with every host's addresses and PTRs."""
-    resolver = Resolver(settings, deadline)
+    resolver = Resolver(settings, deadline, cache or new_cache())
     mx = await resolver.lookup(domain, "MX")
     result = DnsResult(
         mx_status=mx.status, mx_error=mx.error, mx_records=mx.records, resolver=settings.resolver

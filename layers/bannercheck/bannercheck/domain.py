@@ -15,6 +15,7 @@ import idna
 MAX_NAME_OCTETS = 253  # RFC 1035 §2.3.4, without the trailing dot
 MAX_LABEL_OCTETS = 63
 _LDH = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_PLAIN = re.compile(r"^(?!.*(?:^|\.)xn--)[A-Za-z0-9.-]+$", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -96,6 +97,12 @@ def to_domain(text: str) -> Domain:
             raise DomainError(f"{original!r} has an empty label.")
     if ".." in text or text.startswith("."):
         raise DomainError(f"{original.strip()!r} has an empty label (two dots in a row?).")
+    if _PLAIN.match(text):
+        # Plain LDH names without A-labels are their own IDNA form: skip the
+        # (comparatively slow) IDNA round trip.
+        ascii_name = text.lower()
+        _check_labels(ascii_name, original.strip())
+        return Domain(ascii=ascii_name, unicode=ascii_name)
     try:
         ascii_name = idna.encode(text, uts46=True, transitional=False).decode("ascii")
     except idna.IDNAError as exc:

@@ -28,6 +28,10 @@ def to_text(raw: bytes) -> tuple[str, bool]:
     Bytes outside printable US-ASCII are kept visible as ``\\xNN`` escapes so
     the transcript stays valid, storable text (no NUL, no invalid UTF-8).
     """
+    if raw.isascii():
+        text = raw.decode("ascii")
+        if text.isprintable():  # the common case: nothing to escape
+            return text, False
     out: list[str] = []
     odd = False
     for byte in raw:

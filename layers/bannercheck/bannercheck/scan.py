@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import dns.resolver
+
 from bannercheck import dns as dnsmod
 from bannercheck import transport
 from bannercheck.checks import Context, run_checks
@@ -114,6 +116,7 @@ async def check_domain(
     check_id: str | None = None,
     limiter: Limiter | None = None,
     probe_fn: ProbeFn | None = None,
+    dns_cache: dns.resolver.Cache | None = None,
 ) -> Report:
     """Check one domain; raises only DomainError for input that is no domain.
 
@@ -127,7 +130,7 @@ async def check_domain(
     limiter = limiter or Limiter(settings.max_concurrency)
     probe_fn = probe_fn or transport.probe
     try:
-        dns_result = await dnsmod.resolve_mail_hosts(target.ascii, settings, deadline)
+        dns_result = await dnsmod.resolve_mail_hosts(target.ascii, settings, deadline, dns_cache)
     except Exception as exc:  # noqa: BLE001 - our own bug must not end the check
         dns_result = DnsResult(
             mx_status=DnsStatus.ERROR, mx_error=f"internal error: {type(exc).__name__}: {exc}"
@@ -176,6 +179,7 @@ async def check_domains(
     memory stays flat however long the list is.
     """
     limiter = Limiter(settings.max_concurrency)
+    dns_cache = dnsmod.new_cache()
     pending: set[asyncio.Task[Report]] = set()
     iterator = iter(domains)
     exhausted = False
@@ -188,7 +192,9 @@ async def check_domains(
                 break
             pending.add(
                 asyncio.create_task(
-                    check_domain(item, settings, limiter=limiter, probe_fn=probe_fn)
+                    check_domain(
+                        item, settings, limiter=limiter, probe_fn=probe_fn, dns_cache=dns_cache
+                    )
                 )
             )
         if not pending:

@@ -123,7 +123,9 @@ class _Session:
         try:
             if limit <= 0:
                 raise TimeoutError
-            reply = await asyncio.wait_for(reader.read_reply(), limit)
+            # asyncio.timeout, not wait_for: no extra task per reply (hot path).
+            async with asyncio.timeout(limit):
+                reply = await reader.read_reply()
         except TimeoutError:
             self._record_partial(reader)
             raise self.fail(
@@ -161,7 +163,8 @@ class _Session:
     async def drain(self, step: Step) -> None:
         assert self.writer is not None
         try:
-            await asyncio.wait_for(self.writer.drain(), max(0.05, self.remaining()))
+            async with asyncio.timeout(max(0.05, self.remaining())):
+                await self.writer.drain()
         except TimeoutError:
             raise self.fail(step, StepStatus.IO_TIMEOUT, "server stopped reading") from None
         except OSError as exc:
