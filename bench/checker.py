@@ -1,8 +1,9 @@
 """``python -m bench.checker DOMAIN_FILE ...``: bannercheck over a domain list, streamed.
 
-What ``bannercheck check --json`` does (check_domains, to_dict, json.dumps per
-report, written as it completes), plus the settings the CLI has no flag for
-(max MX hosts, sessions in flight) and a domain list read from a file.
+What ``bannercheck check --json`` does when piped (check_domains, to_dict,
+compact json.dumps per report, written as it completes), plus the settings the
+CLI has no flag for (max MX hosts, sessions in flight) and a domain list read
+from a file.
 Prints "<sessions with TLS> <sessions> <reports>" at the end.
 """
 
@@ -36,7 +37,7 @@ async def run(domains: list[str], settings: Settings, concurrency: int, out: Tex
     full = total = reports = 0
     out.write("[\n")
     async for report in check_domains(domains, settings, max_domains=concurrency):
-        out.write(("" if not reports else ",\n") + json.dumps(to_dict(report), indent=2))
+        out.write(("" if not reports else ",\n") + json.dumps(to_dict(report)))
         done, seen = tls_sessions(report)
         full, total, reports = full + done, total + seen, reports + 1
     out.write("\n]\n")

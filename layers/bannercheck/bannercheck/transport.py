@@ -16,6 +16,7 @@ import functools
 import ssl
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from bannercheck.certs import to_certificate, to_name_matches
 from bannercheck.model import (
@@ -62,10 +63,27 @@ def _tls_context(settings: Settings, verify: bool) -> ssl.SSLContext:
     return _cached_tls_context(settings.ca_file, verify)
 
 
+def _load_system_cas(ctx: ssl.SSLContext) -> None:
+    """Trust the system CAs, lazily where the platform allows.
+
+    A hashed CA directory (Debian's /etc/ssl/certs) lets OpenSSL read only the
+    CA a chain needs; the bundle file alone (Amazon Linux) is read whole.
+    """
+    capath = ssl.get_default_verify_paths().capath
+    if capath and any(Path(capath).glob("*.0")):
+        ctx.load_verify_locations(capath=capath)
+    else:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+
+
 @functools.cache
 def _cached_tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
-    # Loading the system CA store costs tens of milliseconds: once per process.
-    ctx = ssl.create_default_context()
+    # A plain client context: create_default_context() adds VERIFY_X509_STRICT
+    # on Python 3.13, which rejects certificates that every MTA accepts and
+    # would report them as untrusted. Built once per process.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        _load_system_cas(ctx)
     if ca_file:
         ctx.load_verify_locations(cafile=ca_file)
     # Names are judged by the checks (RFC 6125 matching on the recorded
