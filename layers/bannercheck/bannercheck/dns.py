@@ -55,17 +55,21 @@ def parse_resolver(spec: str) -> tuple[str, int]:
     return host, port
 
 
-def new_cache() -> dns.resolver.Cache:
+CACHE_ENTRIES = 2048
+
+
+def new_cache() -> dns.resolver.LRUCache:
     """A TTL-honouring answer cache, shared by the checks of one run.
 
     Domain lists share MX providers, and many MX hosts share addresses: their
     A, AAAA and PTR answers are asked once per run instead of once per domain.
+    Bounded (least recently used out), so memory stays flat on long lists.
     """
-    return dns.resolver.Cache(cleaning_interval=60.0)
+    return dns.resolver.LRUCache(max_size=CACHE_ENTRIES)
 
 
 def make_resolver(
-    settings: Settings, cache: dns.resolver.Cache | None = None
+    settings: Settings, cache: dns.resolver.LRUCache | None = None
 ) -> dns.asyncresolver.Resolver:
     if settings.resolver:
         host, port = parse_resolver(settings.resolver)
@@ -88,7 +92,7 @@ class Resolver:
     """Asks questions within one check's deadline and records the outcome."""
 
     def __init__(
-        self, settings: Settings, deadline: float, cache: dns.resolver.Cache | None = None
+        self, settings: Settings, deadline: float, cache: dns.resolver.LRUCache | None = None
     ) -> None:
         self._settings = settings
         self._deadline = deadline
@@ -203,7 +207,7 @@ async def resolve_mail_hosts(
     domain: str,
     settings: Settings,
     deadline: float,
-    cache: dns.resolver.Cache | None = None,
+    cache: dns.resolver.LRUCache | None = None,
 ) -> DnsResult:
     """MX (or implicit MX) of ``domain`` with every host's addresses and PTRs."""
     resolver = Resolver(settings, deadline, cache or new_cache())

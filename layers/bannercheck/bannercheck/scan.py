@@ -116,7 +116,7 @@ async def check_domain(
     check_id: str | None = None,
     limiter: Limiter | None = None,
     probe_fn: ProbeFn | None = None,
-    dns_cache: dns.resolver.Cache | None = None,
+    dns_cache: dns.resolver.LRUCache | None = None,
 ) -> Report:
     """Check one domain; raises only DomainError for input that is no domain.
 
