@@ -1,10 +1,10 @@
 """A bounded load test on the local stack: 50 concurrent clients POST /checks.
 
-The stack is the real one on loopback (LocalGateway -> API function -> probe against
-the lab -> moto or dynalite). Every answer must be 201 (checked and stored), 200 (the
-same domain was checked moments ago: the stored result, nothing new stored) or 429
-(rate limited, including "the domain is being checked right now": nothing stored); latency stays within the check deadline; stored checks equal the 201
-answers, one for one.
+The stack is the real one on loopback (LocalGateway -> API function -> probe against the
+lab -> moto or dynalite). Every answer must be 201 (checked and stored), 200 (the same
+domain was checked moments ago: the stored result, nothing new stored) or 429 (rate
+limited, including "the domain is being checked right now": nothing stored); latency
+stays within the check deadline; stored checks equal the 201 answers, one for one.
 
 ``BANNERCHECK_LOAD_SECONDS`` (default 10) and ``BANNERCHECK_LOAD_CLIENTS`` (default 50)
 size the run; the README reports a 30 s run.

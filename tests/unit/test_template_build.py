@@ -1,11 +1,11 @@
 """``sam build`` works offline, without Docker and without a local Python 3.13.
 
-The build fetches wheels from PyPI (the package registry): `make test` runs
-`make build` before the tests and points ``BANNERCHECK_SAM_BUILD_DIR`` at its
-output, so no test touches the network. The layer is for arm64: on another machine its native extensions
-cannot load, so the test imports the handlers with CPython 3.13 when one is
-installed (everything they import at module level is pure Python) and checks
-the native files' architecture from their ELF headers.
+The build fetches wheels from PyPI (the package registry): `make test` runs `make build`
+before the tests and points ``BANNERCHECK_SAM_BUILD_DIR`` at its output, so no test
+touches the network. The layer is for arm64: on another machine its native extensions
+cannot load, so the test imports the handlers with CPython 3.13 when one is installed
+(everything they import at module level is pure Python) and checks the native files'
+architecture from their ELF headers.
 """
 
 from __future__ import annotations

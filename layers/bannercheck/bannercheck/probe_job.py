@@ -190,6 +190,23 @@ def request_check(
         store.release(inflight)
 
 
+class TableAddressLease:
+    """One SMTP session per target address across every probe instance.
+
+    Probes of different domains can share an MX address and run in different
+    Lambda instances at once; a claim per address in the table serialises them.
+    """
+
+    def __init__(self, store: CheckStore) -> None:
+        self._store = store
+
+    def acquire(self, ip: str, ttl_s: int) -> bool:
+        return self._store.claim(f"address#{ip}", ttl_s)
+
+    def release(self, ip: str) -> None:
+        self._store.release(f"address#{ip}")
+
+
 def run_payload(
     payload: Mapping[str, Any], *, store: CheckStore, settings: Settings
 ) -> dict[str, Any]:
@@ -209,7 +226,9 @@ def run_payload(
         from bannercheck.scan import run_check  # lazy: the engine is the heavy import
 
         try:
-            report = run_check(job.domain, settings, check_id=job.check_id)
+            report = run_check(
+                job.domain, settings, check_id=job.check_id, lease=TableAddressLease(store)
+            )
         except Exception:
             _tell_failure(job, store=store)
             raise

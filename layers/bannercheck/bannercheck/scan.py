@@ -13,6 +13,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 import dns.resolver
 
@@ -28,16 +29,38 @@ from bannercheck.settings import Settings
 
 # Time kept back from the deadline to judge and build the report.
 REPORT_MARGIN_S = 0.25
+# Waiting for an address another process holds: backoff bounds, and how long a
+# lease outlives the deadline (a crashed holder's lease lapses by itself).
+LEASE_FIRST_WAIT_S = 0.1
+LEASE_MAX_WAIT_S = 1.0
+LEASE_SLACK_S = 5
 
 ProbeFn = Callable[[str, str, Settings, float], Awaitable[Session]]
 
 
-class Limiter:
-    """Bounds sessions in flight, and allows one session per address at a time."""
+class AddressLease(Protocol):
+    """Holds one target address across processes (the deployed probes share a table).
 
-    def __init__(self, max_concurrency: int) -> None:
+    ``acquire`` is a blocking call (a conditional write); it returns False while
+    another holder has the address.
+    """
+
+    def acquire(self, ip: str, ttl_s: int) -> bool: ...
+
+    def release(self, ip: str) -> None: ...
+
+
+class Limiter:
+    """Bounds sessions in flight, and allows one session per address at a time.
+
+    Within a process an asyncio lock per address does it; with a ``lease``, the
+    address is also held against other processes for the session's duration.
+    """
+
+    def __init__(self, max_concurrency: int, lease: AddressLease | None = None) -> None:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.lease = lease
 
     def lock_for(self, ip: str) -> asyncio.Lock:
         lock = self._locks.get(ip)
@@ -50,6 +73,25 @@ class Limiter:
         lock = self.lock_for(ip)  # held by a local for the whole session
         async with lock, self._slots:
             return await job()
+
+    async def hold(self, ip: str, deadline: float) -> bool:
+        """Wait (with backoff, until ``deadline``) to hold ``ip`` against other processes."""
+        if self.lease is None:
+            return True
+        loop = asyncio.get_running_loop()
+        delay = LEASE_FIRST_WAIT_S
+        while True:
+            ttl = int(max(1.0, deadline - loop.time())) + LEASE_SLACK_S
+            if await asyncio.to_thread(self.lease.acquire, ip, ttl):
+                return True
+            if loop.time() + delay >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LEASE_MAX_WAIT_S)
+
+    async def let_go(self, ip: str) -> None:
+        if self.lease is not None:
+            await asyncio.to_thread(self.lease.release, ip)
 
 
 def _now() -> datetime:
@@ -76,7 +118,17 @@ async def _probe_address(
         return replace(address, session=session)
 
     async def job() -> Session:
-        return await probe_fn(host.name, address.ip, settings, deadline)
+        if not await limiter.hold(address.ip, deadline):
+            return transport.not_attempted(
+                host.name,
+                address.ip,
+                settings.smtp_port,
+                "another check held this address until the deadline",
+            )
+        try:
+            return await probe_fn(host.name, address.ip, settings, deadline)
+        finally:
+            await limiter.let_go(address.ip)
 
     return replace(address, session=await limiter.run(address.ip, job))
 
@@ -161,9 +213,20 @@ async def check_domain(
     )
 
 
-def run_check(domain: Domain | str, settings: Settings, *, check_id: str | None = None) -> Report:
-    """Synchronous :func:`check_domain` (Lambda handlers, scripts)."""
-    return asyncio.run(check_domain(domain, settings, check_id=check_id))
+def run_check(
+    domain: Domain | str,
+    settings: Settings,
+    *,
+    check_id: str | None = None,
+    lease: AddressLease | None = None,
+) -> Report:
+    """Synchronous :func:`check_domain` (Lambda handlers, scripts).
+
+    ``lease`` holds each target address against other processes (the deployed
+    probe passes one backed by the table).
+    """
+    limiter = Limiter(settings.max_concurrency, lease) if lease is not None else None
+    return asyncio.run(check_domain(domain, settings, check_id=check_id, limiter=limiter))
 
 
 async def check_domains(
