@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -68,22 +69,32 @@ def new_cache() -> dns.resolver.LRUCache:
     return dns.resolver.LRUCache(max_size=CACHE_ENTRIES)
 
 
-def make_resolver(
-    settings: Settings, cache: dns.resolver.LRUCache | None = None
-) -> dns.asyncresolver.Resolver:
+ResolverT = TypeVar("ResolverT", dns.resolver.Resolver, dns.asyncresolver.Resolver)
+
+
+def configure_resolver(resolver_class: type[ResolverT], settings: Settings) -> ResolverT:
+    """A resolver (sync or async) asking ``settings.resolver`` or the system's."""
     if settings.resolver:
         host, port = parse_resolver(settings.resolver)
-        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver = resolver_class(configure=False)
         resolver.nameservers = [host]
         resolver.port = port
     else:
         try:
-            resolver = dns.asyncresolver.Resolver()
+            resolver = resolver_class()
         except dns.resolver.NoResolverConfiguration:
-            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver = resolver_class(configure=False)
             resolver.nameservers = ["127.0.0.53"]
     resolver.timeout = settings.dns_try_timeout_s
     resolver.lifetime = settings.dns_lifetime_s
+    resolver.cache = None
+    return resolver
+
+
+def make_resolver(
+    settings: Settings, cache: dns.resolver.LRUCache | None = None
+) -> dns.asyncresolver.Resolver:
+    resolver = configure_resolver(dns.asyncresolver.Resolver, settings)
     resolver.cache = cache
     return resolver
 

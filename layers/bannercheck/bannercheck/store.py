@@ -590,21 +590,9 @@ def store_from_env(environ: Mapping[str, str] | None = None) -> CheckStore:
 
 def table_definition(template_path: str) -> dict[str, Any]:
     """CreateTable arguments from the template's table resource (local stack, tests)."""
-    import yaml  # dev-only path: PyYAML comes with cfn-lint and aws-sam-cli
+    from bannercheck.cfn import load_template
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return {suffix: loader.construct_scalar(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return {suffix: loader.construct_sequence(node)}
-        return {suffix: loader.construct_mapping(node)}
-
-    _Loader.add_multi_constructor("!", _tag)
-    with open(template_path, encoding="utf-8") as fh:
-        template = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
+    template = load_template(template_path)
     props = template["Resources"]["Table"]["Properties"]
     out: dict[str, Any] = {
         "AttributeDefinitions": props["AttributeDefinitions"],

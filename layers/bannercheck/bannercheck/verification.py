@@ -62,24 +62,10 @@ def to_token(secret: str, scope: str) -> str:
 
 
 def _sync_resolver(settings: Settings) -> dns.resolver.Resolver:
-    # The sync twin of dns.make_resolver: policy runs in sync handlers.
-    from bannercheck.dns import parse_resolver
+    # Sync: policy runs in sync handlers.
+    from bannercheck.dns import configure_resolver
 
-    if settings.resolver:
-        host, port = parse_resolver(settings.resolver)
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [host]
-        resolver.port = port
-    else:
-        try:
-            resolver = dns.resolver.Resolver()
-        except dns.resolver.NoResolverConfiguration:
-            resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = ["127.0.0.53"]
-    resolver.timeout = settings.dns_try_timeout_s
-    resolver.lifetime = settings.dns_lifetime_s
-    resolver.cache = None
-    return resolver
+    return configure_resolver(dns.resolver.Resolver, settings)
 
 
 def resolve_verification(domain: str, settings: Settings) -> VerificationLookup:

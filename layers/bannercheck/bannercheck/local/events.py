@@ -21,21 +21,9 @@ TEMPLATE = Path(__file__).resolve().parents[4] / "template.yaml"
 @cache
 def rest_resources() -> tuple[str, ...]:
     """The REST API's resource paths, from the api function's events in template.yaml."""
-    import yaml  # dev-only: the local stack
+    from bannercheck.cfn import load_template
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return {suffix: loader.construct_scalar(node)}
-        if isinstance(node, yaml.SequenceNode):
-            return {suffix: loader.construct_sequence(node)}
-        return {suffix: loader.construct_mapping(node)}
-
-    _Loader.add_multi_constructor("!", _tag)
-    with TEMPLATE.open(encoding="utf-8") as fh:
-        template = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
+    template = load_template(TEMPLATE)
     paths = {
         str(event["Properties"]["Path"])
         for resource in template["Resources"].values()
