@@ -167,9 +167,16 @@ def measure_single(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any
         commands = single_commands(lab, domain, mx_ip)
         medians: dict[str, float] = {}
         check_medians: dict[str, float] = {}
-        for tool, (argv, env) in commands.items():
+        for argv, env in commands.values():
             measure(argv, env=env)  # warm-up: bytecode and page cache
-            runs = repeat(cfg.reps, argv, env=env)
+        # Interleaved, one run of each tool per round: a server-side state that
+        # changes with time (Postfix spawning or reusing smtpd processes) then
+        # falls on every tool alike instead of on whichever runs first.
+        by_tool: dict[str, list[Run]] = {tool: [] for tool in commands}
+        for _ in range(cfg.reps):
+            for tool, (argv, env) in commands.items():
+                by_tool[tool].append(measure(argv, env=env))
+        for tool, runs in by_tool.items():
             row: dict[str, Any] = {
                 "target": target,
                 "domain": domain,
