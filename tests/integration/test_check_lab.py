@@ -29,8 +29,8 @@ def _settings(lab: Any, **changes: Any) -> Settings:
         ca_file=lab.ca_file,
         ehlo_name="probe.bannercheck.test",
         slow_greeting_s=0.5,
-        dns_try_timeout_s=0.5,
-        dns_lifetime_s=1.5,
+        dns_try_timeout_s=1.0,
+        dns_lifetime_s=2.5,
         connect_timeout_s=1.0,
         command_timeout_s=2.0,
     )

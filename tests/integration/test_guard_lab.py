@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def _deployed(lab: Any) -> Settings:
     # What the service runs with, except for the resolver pointing at the lab.
-    return Settings(timeout_s=3.0, resolver=lab.resolver, dns_try_timeout_s=0.5)
+    return Settings(timeout_s=3.0, resolver=lab.resolver, dns_try_timeout_s=1.0)
 
 
 @pytest.mark.parametrize("domain", ["single.test", "good.test", "mapped.test"])

@@ -240,7 +240,7 @@ def txt_server() -> Iterator[TxtServer]:
 
 def _settings(server: TxtServer) -> Settings:
     return Settings(
-        resolver=f"{server.ip}:{server.port}", dns_try_timeout_s=0.2, dns_lifetime_s=0.5
+        resolver=f"{server.ip}:{server.port}", dns_try_timeout_s=1.0, dns_lifetime_s=2.0
     )
 
 
