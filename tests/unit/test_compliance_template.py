@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bannercheck.cfn import load_template
 from bannercheck.store import DEFAULT_RETENTION_DAYS, TTL
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -24,28 +24,9 @@ SCOPED_POLICY_TEMPLATES = {
 PUBLIC_EVENT_TYPES = {"Api", "HttpApi", "FunctionUrl"}
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_Loader.add_multi_constructor("!", _tag)
-
-
 @cache
 def template() -> dict[str, Any]:
-    with TEMPLATE.open(encoding="utf-8") as fh:
-        data: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
-    return data
+    return load_template(TEMPLATE)
 
 
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from bannercheck.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -61,26 +62,9 @@ POLICY_VARIABLE = {
 SECRET_VARIABLES = ("SLACK_SIGNING_SECRET_NAME", "SLACK_BOT_TOKEN_NAME")
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_Loader.add_multi_constructor("!", _tag)
-
-
 @cache
 def template() -> dict[str, Any]:
-    with TEMPLATE.open(encoding="utf-8") as fh:
-        data: dict[str, Any] = yaml.load(fh, Loader=_Loader)  # a SafeLoader subclass
-    return data
+    return load_template(TEMPLATE)
 
 
 def functions() -> dict[str, dict[str, Any]]:

@@ -18,8 +18,8 @@ def load_template(path: str | Path) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
             return {suffix: loader.construct_scalar(node)}
         if isinstance(node, yaml.SequenceNode):
-            return {suffix: loader.construct_sequence(node)}
-        return {suffix: loader.construct_mapping(node)}
+            return {suffix: loader.construct_sequence(node, deep=True)}
+        return {suffix: loader.construct_mapping(node, deep=True)}
 
     _Loader.add_multi_constructor("!", _tag)
     with open(path, encoding="utf-8") as fh:
