@@ -8,13 +8,14 @@ documentation/example values: nothing here touches a network.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bannercheck.checks import Context
+import pytest
+from bannercheck.checks import Context, run_checks
 from bannercheck.codec import from_dict
 from bannercheck.model import (
     Address,
@@ -267,3 +268,18 @@ def assert_case(
         assert host in {f.host for f in found}, found
     if ip is not None:
         assert ip in {f.ip for f in found}, found
+
+
+# A row of a finding table: (id, context factory, code, severity or None for
+# "must not fire", host, ip).
+Row = tuple[Callable[[], Context], str, object, str | None, str | None]
+
+
+def case_table(cases: Sequence[tuple[Any, ...]]) -> pytest.MarkDecorator:
+    """Parametrize a test over ``cases`` rows, the first item of each being its id."""
+    return pytest.mark.parametrize("row", [c[1:] for c in cases], ids=[c[0] for c in cases])
+
+
+def assert_row(row: Row) -> None:
+    ctx, code, severity, host_, ip = row
+    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)

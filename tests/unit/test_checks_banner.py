@@ -12,9 +12,11 @@ from bannercheck.checks.banner import to_comparable_greeting
 from bannercheck.model import Severity, Step, StepStatus, Timings
 
 from tests.unit.builders import (
+    Row,
     address,
-    assert_case,
+    assert_row,
     by_code,
+    case_table,
     clean_domain,
     context,
     dns,
@@ -336,19 +338,9 @@ CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, 
 ]
 
 
-@pytest.mark.parametrize(
-    ("ctx", "code", "severity", "host_", "ip"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_banner_findings(
-    ctx: Callable[[], Context],
-    code: str,
-    severity: Severity | None,
-    host_: str | None,
-    ip: str | None,
-) -> None:
-    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)
+@case_table(CASES)
+def test_banner_findings(row: Row) -> None:
+    assert_row(row)
 
 
 def test_greeting_finding_carries_the_greeting_line() -> None:

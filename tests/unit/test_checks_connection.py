@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-import pytest
 from bannercheck.checks import Context, run_checks
 from bannercheck.checks import catalog as c
 from bannercheck.model import Direction, Severity, Step, StepStatus, Timings, TranscriptLine
 
 from tests.unit.builders import (
+    Row,
     address,
-    assert_case,
+    assert_row,
     by_code,
+    case_table,
     clean_domain,
     codes,
     context,
@@ -355,19 +356,9 @@ CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, 
 ]
 
 
-@pytest.mark.parametrize(
-    ("ctx", "code", "severity", "host_", "ip"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_connection_findings(
-    ctx: Callable[[], Context],
-    code: str,
-    severity: Severity | None,
-    host_: str | None,
-    ip: str | None,
-) -> None:
-    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)
+@case_table(CASES)
+def test_connection_findings(row: Row) -> None:
+    assert_row(row)
 
 
 def test_egress_blocked_keeps_the_verdict_off_the_servers() -> None:

@@ -12,8 +12,10 @@ from bannercheck.checks.dns import is_generic_ptr
 from bannercheck.model import DnsResult, DnsStatus, Severity
 
 from tests.unit.builders import (
+    Row,
     address,
-    assert_case,
+    assert_row,
+    case_table,
     clean_domain,
     codes,
     context,
@@ -313,19 +315,9 @@ CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, 
 ]
 
 
-@pytest.mark.parametrize(
-    ("ctx", "code", "severity", "host_", "ip"),
-    [c_[1:] for c_ in CASES],
-    ids=[c_[0] for c_ in CASES],
-)
-def test_dns_findings(
-    ctx: Callable[[], Context],
-    code: str,
-    severity: Severity | None,
-    host_: str | None,
-    ip: str | None,
-) -> None:
-    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)
+@case_table(CASES)
+def test_dns_findings(row: Row) -> None:
+    assert_row(row)
 
 
 def test_nxdomain_is_the_only_finding() -> None:

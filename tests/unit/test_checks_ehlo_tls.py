@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from bannercheck.checks import Context, run_checks
 from bannercheck.checks import catalog as c
 from bannercheck.model import Severity, Step, StepStatus
@@ -15,8 +14,10 @@ from bannercheck.replies import to_keywords
 
 from tests.unit.builders import (
     NOW,
-    assert_case,
+    Row,
+    assert_row,
     by_code,
+    case_table,
     certificate,
     clean_domain,
     ehlo_reply,
@@ -359,19 +360,9 @@ CASES: list[tuple[str, Callable[[], Context], str, Severity | None, str | None, 
 ]
 
 
-@pytest.mark.parametrize(
-    ("ctx", "code", "severity", "host_", "ip"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_ehlo_and_tls_findings(
-    ctx: Callable[[], Context],
-    code: str,
-    severity: Severity | None,
-    host_: str | None,
-    ip: str | None,
-) -> None:
-    assert_case(run_checks(ctx()), code, severity, host=host_, ip=ip)
+@case_table(CASES)
+def test_ehlo_and_tls_findings(row: Row) -> None:
+    assert_row(row)
 
 
 def test_extensions_info_lists_keywords_and_size() -> None:
