@@ -3,6 +3,10 @@
     python -m bench.baseline bulk --ca-file CA --concurrency 64 ADDRESS_FILE
         the bare asyncio client: one session per line of ADDRESS_FILE (no DNS),
         ``concurrency`` in flight; prints how many sessions completed TLS.
+    python -m bench.baseline bulk-dns --resolver IP --ca-file CA DOMAIN_FILE [--no-sessions]
+        the same with the DNS bannercheck asks of a one-MX domain first (MX, then
+        A and AAAA of the exchange, dnspython's async resolver, no cache); with
+        ``--no-sessions`` only the DNS. Prints how many domains completed.
     python -m bench.baseline single --resolver IP --ca-file CA DOMAIN
         the bare-socket single-domain baseline: MX and A queries, then the session,
         with blocking sockets; prints the milliseconds the check took (imports
@@ -23,9 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+import dns.asyncresolver
+import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
+import dns.resolver
 
 EHLO = b"EHLO probe.bannercheck.test\r\n"
 TIMEOUT_S = 10.0
@@ -83,6 +90,42 @@ async def run_bulk(ips: list[str], ca_file: str, concurrency: int) -> int:
     return sum(results)
 
 
+async def _addresses(resolver: dns.asyncresolver.Resolver, domain: str) -> list[str]:
+    mx = await resolver.resolve(domain, "MX", search=False)
+    exchange = min(mx, key=lambda r: r.preference).exchange
+
+    async def records(rdtype: str) -> list[str]:
+        try:
+            return [r.to_text() for r in await resolver.resolve(exchange, rdtype)]
+        except dns.resolver.NoAnswer:
+            return []
+
+    a, aaaa = await asyncio.gather(records("A"), records("AAAA"))
+    return a + aaaa
+
+
+async def run_bulk_dns(
+    domains: list[str], resolver_spec: str, ca_file: str, concurrency: int, sessions: bool
+) -> int:
+    host, _, port = resolver_spec.partition(":")
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = [host], int(port or 53)
+    resolver.cache = None  # one question per name, as bannercheck's own lists of unique names
+    context = tls_context(ca_file)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(domain: str) -> bool:
+        async with slots:
+            try:
+                async with asyncio.timeout(TIMEOUT_S):
+                    ips = await _addresses(resolver, domain)
+                    return bool(ips) and (not sessions or await session(ips[0], context))
+            except (OSError, ssl.SSLError, TimeoutError, dns.exception.DNSException):
+                return False
+
+    return sum(await asyncio.gather(*(one(d) for d in domains)))
+
+
 # --- the bare-socket single domain -------------------------------------------------
 def _lines(sock: socket.socket | ssl.SSLSocket, buffer: bytearray) -> bytes:
     while True:
@@ -128,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     bulk.add_argument("addresses", type=Path)
     bulk.add_argument("--ca-file", required=True)
     bulk.add_argument("--concurrency", type=int, default=64)
+    with_dns = sub.add_parser("bulk-dns")
+    with_dns.add_argument("domains", type=Path)
+    with_dns.add_argument("--resolver", required=True)
+    with_dns.add_argument("--ca-file", required=True)
+    with_dns.add_argument("--concurrency", type=int, default=64)
+    with_dns.add_argument("--no-sessions", action="store_true")
     one = sub.add_parser("single")
     one.add_argument("domain")
     one.add_argument("--resolver", required=True)
@@ -138,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         ok = asyncio.run(run_bulk(ips, args.ca_file, args.concurrency))
         print(ok)
         return 0 if ok == len(ips) else 1
+    if args.mode == "bulk-dns":
+        domains = args.domains.read_text().split()
+        ok = asyncio.run(
+            run_bulk_dns(
+                domains, args.resolver, args.ca_file, args.concurrency, not args.no_sessions
+            )
+        )
+        print(ok)
+        return 0 if ok == len(domains) else 1
     started = time.perf_counter()
     ok = single(args.domain, args.resolver, args.ca_file)
     # The check alone, after start-up and imports: bannercheck reports its duration_ms.
