@@ -161,6 +161,24 @@ def test_policy_from_env() -> None:
     assert policy_from_env({}).mode is PolicyMode.OPEN
 
 
+def test_unicode_entries_match_the_a_label_requests_arrive_in() -> None:
+    """Requests carry A-labels (to_domain); an opt-out written in Unicode must still win."""
+    config = policy_from_env(
+        {
+            "BANNERCHECK_POLICY": "allowlist",
+            "BANNERCHECK_OPT_OUT": "Bücher.Example",
+            "BANNERCHECK_ALLOWLIST": ".München.example",
+            "BANNERCHECK_ALLOWLISTS": '{"api:key-1": ["Zürich.example."]}',
+        }
+    )
+    refused = check_policy("xn--bcher-kva.example", API, config)
+    assert (refused.allowed, refused.reason) == (False, Reason.OPTED_OUT)
+    assert is_opted_out("mx.xn--bcher-kva.example", config)
+    assert check_policy("mx.xn--mnchen-3ya.example", API, config).allowed
+    assert check_policy("xn--zrich-kva.example", API, config).allowed
+    assert not check_policy("xn--zrich-kva.example", SLACK, config).allowed
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -169,6 +187,8 @@ def test_policy_from_env() -> None:
         ({"BANNERCHECK_ALLOWLISTS": "{"}, "not JSON"),
         ({"BANNERCHECK_ALLOWLISTS": "[]"}, "must be"),
         ({"BANNERCHECK_ALLOWLISTS": '{"api:k": 3}'}, "must be a list"),
+        ({"BANNERCHECK_OPT_OUT": "ok.test, *.example.com"}, "BANNERCHECK_OPT_OUT: '\\*.example"),
+        ({"BANNERCHECK_ALLOWLISTS": '{"api:k": ["a..b"]}'}, r"BANNERCHECK_ALLOWLISTS\['api:k'\]"),
     ],
 )
 def test_bad_policy_config_says_which_setting(env: dict[str, str], message: str) -> None:

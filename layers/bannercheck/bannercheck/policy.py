@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from bannercheck.audit import Action, AuditTrail
+from bannercheck.domain import DomainError, to_domain
 from bannercheck.ids import new_check_id
 from bannercheck.model import DnsStatus
 from bannercheck.ratelimit import Outcome, RateLimiter, RateLimits, limits_from_env
@@ -92,10 +93,27 @@ class PolicyConfigError(ValueError):
     """A policy setting that cannot be understood; the message names it."""
 
 
-def _entries(text: str) -> tuple[str, ...]:
-    return tuple(
-        e.strip().lower().rstrip(".") for e in text.replace(";", ",").split(",") if e.strip()
-    )
+def _entries(text: str, setting: str) -> tuple[str, ...]:
+    """Comma-separated names in the A-label form requests arrive in.
+
+    ``Bücher.example`` must match the request ``xn--bcher-kva.example``: an opt-out
+    written in Unicode would otherwise never match and the owner would still be probed.
+    """
+    out = []
+    for raw in text.replace(";", ",").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        suffix = entry.startswith(".")
+        try:
+            name = to_domain(entry[1:] if suffix else entry).ascii
+        except DomainError as exc:
+            raise PolicyConfigError(
+                f"{setting}: {entry!r} is not a domain name ({exc}); "
+                "write example.com, or .example.com for it and every name below it"
+            ) from None
+        out.append("." + name if suffix else name)
+    return tuple(out)
 
 
 def policy_from_env(environ: Mapping[str, str] | None = None) -> PolicyConfig:
@@ -121,12 +139,14 @@ def policy_from_env(environ: Mapping[str, str] | None = None) -> PolicyConfig:
                 names = [names]
             if not isinstance(names, list):
                 raise PolicyConfigError(f"BANNERCHECK_ALLOWLISTS[{scope!r}] must be a list")
-            scoped[str(scope)] = _entries(",".join(str(n) for n in names))
+            scoped[str(scope)] = _entries(
+                ",".join(str(n) for n in names), f"BANNERCHECK_ALLOWLISTS[{scope!r}]"
+            )
     config = PolicyConfig(
         mode=mode,
-        allowlist=_entries(env.get("BANNERCHECK_ALLOWLIST", "")),
+        allowlist=_entries(env.get("BANNERCHECK_ALLOWLIST", ""), "BANNERCHECK_ALLOWLIST"),
         allowlists=scoped,
-        opt_out=_entries(env.get("BANNERCHECK_OPT_OUT", "")),
+        opt_out=_entries(env.get("BANNERCHECK_OPT_OUT", ""), "BANNERCHECK_OPT_OUT"),
         verify_secret=env.get("BANNERCHECK_VERIFY_SECRET", ""),
         contact=env.get("BANNERCHECK_POLICY_CONTACT") or PolicyConfig.contact,
     )
