@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bannercheck.diff import to_changes, to_days_left
-from bannercheck.model import Report, Severity, Verdict
+from bannercheck.model import DnsStatus, MxHost, Report, Severity, Verdict
 
 from tests.slack_mock import reports
 
@@ -94,3 +94,64 @@ def test_days_left() -> None:
     assert to_days_left("2026-12-17T18:00:00Z", "2026-12-03T18:00:00.000Z") == 14
     assert to_days_left("2026-12-01T00:00:00Z", "2026-12-03T18:00:00.000Z") == -3
     assert to_days_left("garbage", "2026-12-03T18:00:00.000Z") is None
+
+
+def _unreachable(report: Report, status: reports.StepStatus) -> tuple[MxHost, ...]:
+    """The report's MX hosts with every session ended at ``status`` (nothing seen)."""
+    return tuple(
+        reports.mx(h.name, h.preference, tuple(a.ip for a in h.addresses), status=status)
+        for h in report.dns.hosts
+    )
+
+
+def test_probe_that_reached_nothing_resolves_nothing() -> None:
+    # Port 25 blocked where the probe runs: the old failures were not looked at
+    # again, so they must not be announced as resolved.
+    before = reports.failures()
+    ptr = tuple(f for f in before.findings if f.code == "PTR_NOT_FORWARD_CONFIRMED")
+    blocked = reports.finding("PROBE_EGRESS_BLOCKED", Severity.INCONCLUSIVE, "port 25 blocked")
+    after = _again(
+        before,
+        dns=replace(before.dns, hosts=_unreachable(before, reports.StepStatus.CONNECTION_TIMEOUT)),
+        findings=(*ptr, blocked),
+        verdict=Verdict.INCONCLUSIVE,
+    )
+    changes = to_changes(before, after)
+    assert changes.resolved_findings == ()
+    assert not changes.changed
+
+
+def test_failed_mx_lookup_resolves_nothing() -> None:
+    before = reports.failures()
+    lookup = reports.finding("DNS_LOOKUP_FAILED", Severity.INCONCLUSIVE, "MX lookup timed out")
+    after = _again(
+        before,
+        dns=replace(before.dns, mx_status=DnsStatus.TIMEOUT, hosts=(), mx_records=()),
+        findings=(lookup,),
+        verdict=Verdict.INCONCLUSIVE,
+    )
+    assert not to_changes(before, after).changed
+
+
+def test_tls_findings_stay_open_when_no_handshake_was_made() -> None:
+    # mx3's certificate was expiring; now mx3 offers no STARTTLS: the certificate
+    # was not seen, so its warning is not resolved (STARTTLS gone is the news).
+    before = reports.failures()
+    hosts = (
+        *before.dns.hosts[:2],
+        reports.mx("mx3.broken.example", 30, ("192.0.2.33",), starttls=False),
+    )
+    kept = tuple(f for f in before.findings if f.code != "TLS_CERT_EXPIRING")
+    after = _again(before, dns=replace(before.dns, hosts=hosts), findings=kept)
+    changes = to_changes(before, after)
+    assert changes.resolved_findings == ()
+    assert changes.starttls_lost == ("mx3.broken.example",)
+
+
+def test_host_removed_from_the_mx_set_resolves_its_findings() -> None:
+    before = reports.failures()
+    hosts = tuple(h for h in before.dns.hosts if h.name != "mx2.broken.example")
+    kept = tuple(f for f in before.findings if f.host != "mx2.broken.example")
+    after = _again(before, dns=replace(before.dns, hosts=hosts), findings=kept)
+    resolved = to_changes(before, after).resolved_findings
+    assert sorted(f.code for f in resolved) == ["PTR_NOT_FORWARD_CONFIRMED", "STARTTLS_MISSING"]

@@ -76,6 +76,42 @@ def _actionable(report: Report) -> dict[FindingKey, Finding]:
     return found
 
 
+def _reach(session: Session | None) -> int:
+    """How far one session got: 0 nothing, 1 a greeting, 2 EHLO/HELO answered, 3 TLS up."""
+    if session is None:
+        return 0
+    if session.tls is not None:
+        return 3
+    if session.ehlo is not None:
+        return 2
+    return 1 if session.greeting is not None else 0
+
+
+def _reach_by_host(report: Report) -> dict[str, int]:
+    return {
+        host.name: max((_reach(a.session) for a in host.addresses), default=0)
+        for host in report.dns.hosts
+    }
+
+
+def _looked_again(
+    finding: Finding, current: Report, reach_before: dict[str, int], reach_now: dict[str, int]
+) -> bool:
+    """Whether the current check saw enough to say that ``finding`` is gone.
+
+    A probe that could not look (MX lookup failed, port 25 blocked where the
+    probe runs, a 4xx greeting, no TLS handshake this time) has not seen a
+    failure go away: "resolved" would be false good news.
+    """
+    if current.dns.mx_status.inconclusive:
+        return False
+    if finding.host is None:
+        return True
+    if finding.host not in reach_now:
+        return True  # the host left the MX set: its findings went with it
+    return reach_now[finding.host] >= reach_before.get(finding.host, 0)
+
+
 def to_greeting_text(session: Session) -> str | None:
     """The greeting as one line ("220 mx.example.com ESMTP"), None if none came."""
     if session.greeting is None or not session.greeting.lines:
@@ -161,7 +197,12 @@ def to_changes(
         for key, f in after.items()
         if key not in before or SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[before[key].severity]
     )
-    resolved = tuple(f for key, f in before.items() if key not in after)
+    reach_before, reach_now = _reach_by_host(previous), _reach_by_host(current)
+    resolved = tuple(
+        f
+        for key, f in before.items()
+        if key not in after and _looked_again(f, current, reach_before, reach_now)
+    )
 
     greetings_before, greetings_after = _greetings(previous), _greetings(current)
     banners = tuple(
