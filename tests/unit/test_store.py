@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from bannercheck.codec import to_dict
+from bannercheck.model import Reply
 from bannercheck.store import (
     COMPRESS_OVER_BYTES,
+    MAX_STORED_FINDINGS,
+    NOTE_FINDINGS_CAPPED,
+    NOTE_REPLIES_SHORTENED,
     NOTE_TRIMMED,
     CheckStore,
     CursorError,
@@ -240,3 +245,55 @@ def test_domain_named_attribute_query_passes_only_with_placeholders(
     raw["FilterExpression"] = "#d = :d"
     raw["ExpressionAttributeNames"] = {"#d": "domain"}
     assert client.query(**raw)["Count"] == 0
+
+
+def test_hostile_replies_over_the_item_limit_are_shortened_not_lost(store: CheckStore) -> None:
+    # Ten MX hosts whose greetings are ~60 KB of random hex each (under the reply cap):
+    # dropping the transcripts alone leaves ~1.2 MB, far over DynamoDB's 400 KB.
+    base = sample_report(transcript_lines=0)
+    [address] = base.dns.hosts[0].addresses
+    assert address.session is not None
+    hosts = []
+    for n in range(10):
+        lines = tuple(f"220-{os.urandom(2000).hex()}" for _ in range(15))
+        greeting = Reply(code=220, lines=lines, texts=tuple(x[4:] for x in lines), truncated=True)
+        session = dataclasses.replace(
+            address.session, host=f"mx{n}.example.test", greeting=greeting
+        )
+        hosts.append(
+            dataclasses.replace(
+                base.dns.hosts[0],
+                name=f"mx{n}.example.test",
+                addresses=(dataclasses.replace(address, session=session),),
+            )
+        )
+    report = dataclasses.replace(base, dns=dataclasses.replace(base.dns, hosts=tuple(hosts)))
+
+    stored = store.put_check(report, API)
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None and got.report == stored.report
+    assert NOTE_REPLIES_SHORTENED in got.report.notes
+    assert got.report.findings == report.findings
+    assert (got.report.verdict, got.report.grade) == (report.verdict, report.grade)
+    sessions = got.report.sessions()
+    assert [s.host for s in sessions] == [f"mx{n}.example.test" for n in range(10)]
+    for s in sessions:
+        assert s.greeting is not None and s.greeting.code == 220 and s.greeting.truncated
+
+
+def test_findings_are_capped_as_the_last_resort(store: CheckStore) -> None:
+    base = sample_report()
+    [finding] = base.findings
+    # 300 findings, each with 4 KB of incompressible evidence: ~660 KB even gzipped.
+    findings = tuple(
+        dataclasses.replace(finding, evidence=os.urandom(2048).hex()) for _ in range(300)
+    )
+    report = dataclasses.replace(base, findings=findings)
+
+    store.put_check(report, API)
+    got = store.get_check(report.domain, report.check_id)
+    assert got is not None
+    assert NOTE_FINDINGS_CAPPED in got.report.notes
+    assert len(got.report.findings) == MAX_STORED_FINDINGS
+    assert [f.code for f in got.report.findings] == [f.code for f in findings[:MAX_STORED_FINDINGS]]
+    assert (got.report.verdict, got.report.grade) == (report.verdict, report.grade)

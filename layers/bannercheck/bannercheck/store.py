@@ -20,7 +20,7 @@ import gzip
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -28,7 +28,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from bannercheck.codec import to_dict, to_report
-from bannercheck.model import Report
+from bannercheck.model import Reply, Report, Session
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,6 +50,10 @@ DEFAULT_RETENTION_DAYS = 90
 MAX_ITEM_BYTES = 380_000
 COMPRESS_OVER_BYTES = 64_000
 NOTE_TRIMMED = "transcripts were trimmed to fit the storage item limit"
+NOTE_REPLIES_SHORTENED = "SMTP replies were shortened to fit the storage item limit"
+NOTE_FINDINGS_CAPPED = "findings were capped for storage"
+STORED_REPLY_CHARS = 512  # of each reply's first line, when replies must be shortened
+MAX_STORED_FINDINGS = 200
 MAX_PAGE = 100
 
 
@@ -159,46 +163,94 @@ def _domain_pk(domain: str) -> str:
 
 
 def to_storable_report(report: Report) -> tuple[dict[str, Any], int, bool]:
-    """The report as item attributes: JSON, gzip when large, trimmed when still too large.
+    """The report as item attributes: JSON, gzip when large, shortened when still too large.
 
+    Each step keeps more of the report than the next, and says what it cut in
+    ``notes``; the verdict, grade and findings always survive.
     Returns (attributes, stored size in bytes, compressed).
     """
-    for candidate in (report, _trimmed(report)):
+    for candidate in _storable_candidates(report):
         raw = json.dumps(to_dict(candidate), separators=(",", ":")).encode()
         if len(raw) <= COMPRESS_OVER_BYTES:
             return {"report_json": _s(raw.decode())}, len(raw), False
         packed = gzip.compress(raw, compresslevel=6)
         if len(packed) <= MAX_ITEM_BYTES:
             return {"report_gz": {"B": packed}}, len(packed), True
-    # Even the trimmed report does not fit: keep the verdict and findings.
-    bare = dataclasses.replace(
-        _trimmed(report),
-        findings=report.findings[:200],
-        notes=(*report.notes, NOTE_TRIMMED, "findings were capped for storage"),
+    raise StoreError(f"check {report.check_id} does not fit a DynamoDB item even when shortened")
+
+
+def _storable_candidates(report: Report) -> Iterator[Report]:
+    yield report
+    # A hostile server can fill each reply up to the engine's cap (64 KB), on
+    # every MX host: dropping the transcripts is not always enough.
+    trimmed = _with_notes(_map_sessions(report, _without_transcript), NOTE_TRIMMED)
+    yield trimmed
+    yield _with_notes(_map_sessions(trimmed, _with_short_replies), NOTE_REPLIES_SHORTENED)
+    bare = _map_sessions(trimmed, lambda s: _with_short_replies(s, chars=0))
+    capped = len(report.findings) > MAX_STORED_FINDINGS
+    yield _with_notes(
+        dataclasses.replace(
+            bare,
+            findings=tuple(
+                dataclasses.replace(f, evidence=_cut(f.evidence, STORED_REPLY_CHARS))
+                for f in report.findings[:MAX_STORED_FINDINGS]
+            ),
+        ),
+        NOTE_REPLIES_SHORTENED,
+        *([NOTE_FINDINGS_CAPPED] if capped else []),
     )
-    packed = gzip.compress(json.dumps(to_dict(bare), separators=(",", ":")).encode())
-    return {"report_gz": {"B": packed}}, len(packed), True
 
 
-def _trimmed(report: Report) -> Report:
+def _with_notes(report: Report, *notes: str) -> Report:
+    new = tuple(n for n in notes if n not in report.notes)
+    return dataclasses.replace(report, notes=(*report.notes, *new)) if new else report
+
+
+def _map_sessions(report: Report, change: Callable[[Session], Session]) -> Report:
     hosts = tuple(
         dataclasses.replace(
             h,
             addresses=tuple(
-                dataclasses.replace(
-                    a,
-                    session=dataclasses.replace(a.session, transcript=(), transcript_truncated=True)
-                    if a.session is not None
-                    else None,
-                )
+                dataclasses.replace(a, session=change(a.session)) if a.session is not None else a
                 for a in h.addresses
             ),
         )
         for h in report.dns.hosts
     )
-    notes = report.notes if NOTE_TRIMMED in report.notes else (*report.notes, NOTE_TRIMMED)
+    return dataclasses.replace(report, dns=dataclasses.replace(report.dns, hosts=hosts))
+
+
+def _without_transcript(session: Session) -> Session:
+    return dataclasses.replace(session, transcript=(), transcript_truncated=True)
+
+
+def _cut(text: str | None, chars: int) -> str | None:
+    return text[:chars] if text is not None and len(text) > chars else text
+
+
+def _short_reply(reply: Reply | None, chars: int) -> Reply | None:
+    """The reply code and at most the start of its first line (``truncated`` set)."""
+    if reply is None or (len(reply.lines) <= 1 and len("".join(reply.lines)) <= chars):
+        return reply
+    keep = 1 if chars else 0
     return dataclasses.replace(
-        report, dns=dataclasses.replace(report.dns, hosts=hosts), notes=notes
+        reply,
+        lines=tuple(line[:chars] for line in reply.lines[:keep]),
+        texts=tuple(text[:chars] for text in reply.texts[:keep]),
+        truncated=True,
+    )
+
+
+def _with_short_replies(session: Session, chars: int = STORED_REPLY_CHARS) -> Session:
+    return dataclasses.replace(
+        session,
+        greeting=_short_reply(session.greeting, chars),
+        ehlo=_short_reply(session.ehlo, chars),
+        ehlo_rejected=_short_reply(session.ehlo_rejected, chars),
+        starttls=_short_reply(session.starttls, chars),
+        ehlo_tls=_short_reply(session.ehlo_tls, chars),
+        quit=_short_reply(session.quit, chars),
+        error=_cut(session.error, chars or STORED_REPLY_CHARS),
     )
 
 
