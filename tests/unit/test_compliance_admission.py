@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bannercheck.audit import AuditRecord, AuditTrail
@@ -130,3 +132,45 @@ def test_scheduled_runs_stop_when_the_owner_opts_out(store: CheckStore) -> None:
         ("kept.test", "schedule", True, "scheduled", "C1"),
         ("mx.gone.test", "schedule", False, "opted_out", None),
     ]
+
+
+def test_scheduled_runs_stop_when_permission_is_withdrawn(store: CheckStore) -> None:
+    """A watch passed the policy when created; a later allowlist or TXT change still counts."""
+    from bannercheck.policy import admit_scheduled
+
+    tick = Requester(source=Source.SCHEDULE, schedule_name="tick")
+    allowlist = PolicyConfig(mode=PolicyMode.ALLOWLIST, allowlists={"api:key-1": ("kept.test",)})
+    assert admit_scheduled("kept.test", tick, "C1", store=store, config=allowlist, owner=API)
+    assert not admit_scheduled("dropped.test", tick, "C2", store=store, config=allowlist, owner=API)
+    # The TXT record cannot be read (nothing answers): not verified, so not probed.
+    verified = PolicyConfig(mode=PolicyMode.VERIFIED, verify_secret=SECRET)
+    assert not admit_scheduled(
+        "kept.test", tick, "C3", store=store, config=verified, owner=SLACK, settings=SETTINGS
+    )
+    assert [(r.domain, r.source, r.allowed, r.decision, r.check_id) for r in _trail(store)] == [
+        ("kept.test", "schedule", True, "scheduled", "C1"),
+        ("dropped.test", "schedule", False, "not_allowlisted", None),
+        ("kept.test", "schedule", False, "verification_unavailable", None),
+    ]
+
+
+def test_dispatcher_judges_each_watch_for_its_creator(
+    store: CheckStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bannercheck.dispatch import dispatch_due
+    from bannercheck.store import Watch
+
+    monkeypatch.setenv("BANNERCHECK_POLICY", "allowlist")
+    monkeypatch.setenv("BANNERCHECK_ALLOWLISTS", '{"api:key-1": ["kept.test"]}')
+    due = "2000-01-01T00:00:00.000Z"
+    store.put_watch(Watch(domain="kept.test", next_due=due, created_by=API))
+    store.put_watch(Watch(domain="dropped.test", next_due=due, created_by=API))
+    sent: list[Mapping[str, Any]] = []
+
+    def send(payloads: Sequence[Mapping[str, Any]]) -> int:
+        sent.extend(payloads)
+        return len(sent)
+
+    result = dispatch_due(store, send=send)
+    assert (result.due, result.queued, result.refused) == (2, 1, 1)
+    assert [p["domain"] for p in sent] == ["kept.test"]

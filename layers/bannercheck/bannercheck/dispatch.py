@@ -35,7 +35,7 @@ class DispatchResult:
     queued: int
     skipped: int  # taken by an overlapping tick
     check_ids: tuple[str, ...]
-    refused: int = 0  # opted out since the watch was created
+    refused: int = 0  # opted out, or no longer allowed, since the watch was created
 
 
 def dispatch_due(
@@ -47,7 +47,8 @@ def dispatch_due(
     limit: int = MAX_PER_TICK,
 ) -> DispatchResult:
     """Queue a check for every watch that is due; returns what was done."""
-    from bannercheck.policy import admit_scheduled  # the opt-out wins; runs are recorded
+    # The opt-out wins, permission is judged again for the watch's creator; recorded.
+    from bannercheck.policy import admit_scheduled
 
     payloads: list[dict[str, Any]] = []
     due = skipped = refused = 0
@@ -60,7 +61,9 @@ def dispatch_due(
             continue
         requester = Requester(source=Source.SCHEDULE, schedule_name=schedule_name)
         payload = to_payload(watch.domain, requester)
-        if not admit_scheduled(watch.domain, requester, payload["check_id"], store=store):
+        if not admit_scheduled(
+            watch.domain, requester, payload["check_id"], store=store, owner=watch.created_by
+        ):
             refused += 1
             continue
         payloads.append(payload)

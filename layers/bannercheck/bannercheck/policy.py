@@ -33,7 +33,7 @@ from bannercheck.domain import DomainError, to_domain
 from bannercheck.ids import new_check_id
 from bannercheck.model import DnsStatus
 from bannercheck.ratelimit import Outcome, RateLimiter, RateLimits, limits_from_env
-from bannercheck.settings import Settings
+from bannercheck.settings import Settings, settings_from_env
 from bannercheck.store import CheckStore, Requester, Source, StoredCheck
 from bannercheck.verification import (
     VerificationLookup,
@@ -385,14 +385,22 @@ def admit_scheduled(
     *,
     store: CheckStore,
     config: PolicyConfig | None = None,
+    owner: Requester | None = None,
+    settings: Settings | None = None,
 ) -> bool:
-    """A watch's scheduled run: allowed unless the domain opted out since; recorded.
+    """A watch's scheduled run: allowed unless permission has gone since; recorded.
 
-    The watch passed the policy when it was created, so only the opt-out (which
-    always wins) is looked at again; no rate limit applies to the schedule.
+    The opt-out always wins. With ``owner`` (who created the watch) the run is also
+    judged as a request of that owner under today's policy: a domain taken off the
+    allowlist, or whose verification record was removed, is no longer probed on
+    schedule. No rate limit applies to the schedule.
     """
     config = config if config is not None else policy_from_env()
     decision = check_policy(domain, requester, config)
+    if decision.allowed and owner is not None and config.mode is not PolicyMode.OPEN:
+        granted = authorize(domain, owner, config, settings or settings_from_env())
+        if not granted.allowed:
+            decision = granted
     AuditTrail(store).record(
         requester,
         domain,
