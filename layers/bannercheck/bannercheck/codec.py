@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from enum import Enum
 from functools import cache
 from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
@@ -25,22 +26,49 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+def _identity(obj: Any) -> Any:
+    return obj
+
+
+def _enum_value(obj: Enum) -> Any:
+    return obj.value
+
+
+def _sequence(obj: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [to_dict(v) for v in obj]
+
+
+def _mapping(obj: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: to_dict(v) for k, v in obj.items()}
+
+
+def _dataclass(obj: Any) -> dict[str, Any]:
+    return {name: to_dict(getattr(obj, name)) for name in _field_names(obj.__class__)}
+
+
+@cache
+def _converter(cls: type) -> Callable[[Any], Any]:
+    # Decided once per type: a report is a few hundred values of a dozen types.
+    # Enums first: they are str enums, and must become their values.
+    if issubclass(cls, Enum):
+        return _enum_value
+    if issubclass(cls, _SCALARS):
+        return _identity
+    if issubclass(cls, (tuple, list)):
+        return _sequence
+    if dataclasses.is_dataclass(cls):
+        return _dataclass
+    if issubclass(cls, dict):
+        return _mapping
+    return _identity
+
+
 def to_dict(obj: Any) -> Any:
     """A JSON-ready structure of plain dicts, lists, str, numbers, None.
 
     Enums become their values (they are ``str`` enums, so checked before str).
     """
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, _SCALARS):
-        return obj
-    if isinstance(obj, (tuple, list)):
-        return [to_dict(v) for v in obj]
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {name: to_dict(getattr(obj, name)) for name in _field_names(type(obj))}
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
+    return _converter(obj.__class__)(obj)
 
 
 @cache
