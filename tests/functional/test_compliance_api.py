@@ -129,6 +129,14 @@ def test_admin_routes_need_an_admin_key(api: Api, monkeypatch: pytest.MonkeyPatc
         reply = api.call(method, path)
         assert reply.status == 403, (method, path)
         assert "admin API key" in reply.json["error"]["message"]
+    # The refused attempts are on the record, as an admin sees them.
+    monkeypatch.setenv("BANNERCHECK_ADMIN_KEY_IDS", KEY_ID)
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["action"], r["domain"], r["allowed"], r["decision"]) for r in trail[:2]] == [
+        ("export", "*", False, "not_admin"),
+        ("erase", "single.test", False, "not_admin"),
+    ]
+    assert all(r["api_key_id"] == KEY_ID for r in trail[:2])
 
 
 def test_erasure_deletes_the_checks_and_is_recorded(api: Api) -> None:

@@ -262,15 +262,20 @@ def verification(domain: str) -> Response:
     return _json(200, {"domain": target.ascii, "record": record, "instructions": decision.how_to})
 
 
-def _require_admin(requester: Requester, what: str) -> None:
+def _require_admin(requester: Requester, what: str, domain: str, action: audit.Action) -> None:
     if not audit.is_admin(requester):
-        raise ApiError(403, "refused", f"{what} needs an admin API key (AdminApiKeyIds)")
+        message = f"{what} needs an admin API key (AdminApiKeyIds)"
+        # A refused attempt to read the trail or to erase data is on the record too.
+        audit.AuditTrail(_store()).record(
+            requester, domain, action=action, allowed=False, decision="not_admin", detail=message
+        )
+        raise ApiError(403, "refused", message)
 
 
 @app.get("/audit")
 def audit_trail() -> Response:
     requester = _requester()
-    _require_admin(requester, "the audit trail")
+    _require_admin(requester, "the audit trail", "*", audit.Action.EXPORT)
     params = app.current_event.query_string_parameters or {}
     trail = audit.AuditTrail(_store())
     try:
@@ -296,7 +301,7 @@ def audit_trail() -> Response:
 def erase_checks(domain: str) -> Response:
     target = _domain(domain)
     requester = _requester()
-    _require_admin(requester, "erasing stored checks")
+    _require_admin(requester, "erasing stored checks", target.ascii, audit.Action.ERASE)
     deleted = audit.erase_domain(_store(), target.ascii, requester)
     return _json(200, {"domain": target.ascii, "deleted": deleted})
 
