@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from bannercheck import invoke
+from bannercheck.dispatch import to_schedule_name
 from bannercheck.ids import new_check_id
-from bannercheck.local.events import to_response
+from bannercheck.local.events import to_response, to_scheduler_event
 from bannercheck.store import CheckStore, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import DynamoServer
@@ -69,6 +70,12 @@ def test_all_triggers_have_a_sample_event() -> None:
     assert slack["version"] == "2.0" and slack["isBase64Encoded"] is True
     form = base64.b64decode(slack["body"]).decode()
     assert "command=%2Fbannercheck" in form
+
+
+def test_local_tick_sends_what_the_templates_schedule_sends() -> None:
+    # ScheduleV2 with an Input delivers that JSON as is (no "Scheduled Event" envelope).
+    assert to_scheduler_event("bannercheck") == load_event("scheduler-dispatch.json")
+    assert to_schedule_name(to_scheduler_event()) == "bannercheck-local-dispatch"
 
 
 def test_api_event_post_then_get(store: CheckStore) -> None:

@@ -204,7 +204,7 @@ def test_dispatch_sends_to_sqs_and_the_probe_consumes_it(
     for domain in ("good.test", "single.test", "nothing.test"):
         [stored] = store.history(domain).items
         assert stored.requester.source is Source.SCHEDULE
-        assert stored.requester.schedule_name == "nightly"
+        assert stored.requester.schedule_name == "nightly-dispatch"
 
 
 def test_handlers_import_without_aws_clients_or_the_engine() -> None:

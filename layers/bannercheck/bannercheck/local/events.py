@@ -7,6 +7,7 @@ would deliver, so the handlers cannot tell the difference.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -172,19 +173,25 @@ def to_http_api_event(
     }
 
 
-def to_scheduler_event(schedule_name: str = "bannercheck-dispatch") -> dict[str, Any]:
-    """What EventBridge Scheduler's Lambda target receives (ScheduleV2)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.scheduler",
-        "account": "000000000000",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "local",
-        "resources": [f"arn:aws:scheduler:local:000000000000:schedule/default/{schedule_name}"],
-        "detail": "{}",
-    }
+def to_scheduler_event(stack_name: str = "bannercheck-local") -> dict[str, Any]:
+    """What the dispatch function receives from its ScheduleV2 schedule in template.yaml.
+
+    A schedule with an ``Input`` delivers exactly that JSON to a Lambda target,
+    not the "Scheduled Event" envelope of an EventBridge rule; so this is the
+    template's ``Input`` with ``${AWS::StackName}`` filled in.
+    """
+    from bannercheck.cfn import load_template
+
+    template = load_template(TEMPLATE)
+    [schedule] = [
+        event["Properties"]
+        for event in template["Resources"]["DispatchFunction"]["Properties"]["Events"].values()
+        if event.get("Type") == "ScheduleV2"
+    ]
+    text = schedule["Input"]
+    text = text.get("Sub", text) if isinstance(text, dict) else text
+    event: dict[str, Any] = json.loads(str(text).replace("${AWS::StackName}", stack_name))
+    return event
 
 
 def to_response(result: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:

@@ -97,7 +97,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             event = to_http_api_event(method, path, query=parts.query, headers=headers, body=body)
             self._invoke("slack", event)
         elif path == "/_local/tick" and method == "POST":
-            self._invoke("dispatch", to_scheduler_event("local-tick"), raw=True)
+            self._invoke("dispatch", to_scheduler_event(), raw=True)
         elif path == "/" and method == "GET":
             self._send(200, *_json(self._index()))
         else:
