@@ -586,3 +586,31 @@ def test_verify_tells_what_to_publish(
     assert_valid_message(reply)
     assert "_bannercheck.example.com. 3600 IN TXT" in reply["text"]
     assert "verify-secret-for-tests-only" not in json.dumps(reply)
+
+
+def test_mock_slack_rejects_what_slack_would_reject() -> None:
+    # Every message the tests send through MockSlack is validated on arrival;
+    # this is what makes a test fail when a message would get invalid_blocks.
+    too_many = {"text": "x", "blocks": [{"type": "divider"}] * 51}
+    long_header = {
+        "text": "x",
+        "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+    }
+    once = notify.DeliveryPolicy(attempts=1)
+    mock = MockSlack()
+    with pytest.raises(AssertionError, match="invalid_blocks"), mock:
+        to_url = notify.send(
+            too_many,
+            {"kind": "slack_response_url", "url": mock.response_url("big")},
+            policy=once,
+        )
+        environ = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": mock.api_url}
+        to_channel = notify.send(
+            long_header,
+            {"kind": "slack_channel", "channel": "C1"},
+            policy=once,
+            environ=environ,
+        )
+    assert (to_url.ok, to_url.detail) == (False, "HTTP 400")
+    assert (to_channel.ok, to_channel.detail) == (False, "invalid_blocks")
+    assert [path for path, _ in mock.invalid] == ["/response/big", "/api/chat.postMessage"]

@@ -2,7 +2,10 @@
 
 It records every request it receives; tests assert on those (blocks, text,
 channel, ephemeral or not). Failures can be scripted per path, so retries
-and their recording are exercised for real.
+and their recording are exercised for real. Every message with blocks is
+validated with slack_sdk's Block Kit models on arrival: an invalid one gets
+Slack's ``invalid_blocks`` answer and, when ``strict`` (the default), fails the
+test as the server is closed.
 
 Example::
 
@@ -22,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.slack_mock.blocks import message_errors
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,10 @@ class _Failure:
 class MockSlack:
     """Start with ``with MockSlack() as slack`` (binds 127.0.0.1 on a free port)."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, strict: bool = True) -> None:
         self.received: list[Received] = []
+        self.invalid: list[tuple[str, list[str]]] = []  # (path, why) of rejected messages
+        self._strict = strict
         self._failures: list[_Failure] = []
         self._cond = threading.Condition()
         self._ts = 0
@@ -78,6 +85,8 @@ class MockSlack:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+        if self._strict and exc[0] is None and self.invalid:
+            raise AssertionError(f"Slack would have answered invalid_blocks: {self.invalid}")
 
     @property
     def base_url(self) -> str:
@@ -141,14 +150,27 @@ class MockSlack:
         elif "form" in content_type:
             body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
         record = Received("POST", path, {k.lower(): v for k, v in request.headers.items()}, body)
+        errors = message_errors(body) if isinstance(body, dict) and "blocks" in body else []
         with self._cond:
             self.received.append(record)
-            failure = next((f for f in self._failures if path.startswith(f.prefix)), None)
+            failure = None
+            if errors:
+                self.invalid.append((path, errors))
+            else:
+                failure = next((f for f in self._failures if path.startswith(f.prefix)), None)
             if failure is not None:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failures.remove(failure)
             self._cond.notify_all()
+        if errors:
+            # What Slack answers: a Web API error, or HTTP 400 on a response_url.
+            if path.startswith("/api/"):
+                invalid = json.dumps({"ok": False, "error": "invalid_blocks"})
+                self._reply(request, 200, invalid, "application/json")
+            else:
+                self._reply(request, 400, "invalid_blocks", "text/plain")
+            return
         if failure is not None:
             self._reply(request, failure.status, failure.body, "text/plain", failure.headers)
             return

@@ -19,6 +19,7 @@ from bannercheck import invoke
 from bannercheck.store import CheckStore
 
 from tests.fixtures.dynamodb import CREDENTIALS, REGION, DynamoServer, create_table
+from tests.slack_mock.blocks import assert_valid_message
 from tests.slack_mock.events import to_event
 from tests.slack_mock.server import MockSlack, Received
 
@@ -91,6 +92,8 @@ def ack_json(response: dict[str, Any]) -> dict[str, Any]:
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
     data: dict[str, Any] = json.loads(body)
+    if "blocks" in data:
+        assert_valid_message(data)  # an acknowledgement is a message Slack shows too
     return data
 
 
