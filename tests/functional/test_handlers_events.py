@@ -163,6 +163,17 @@ def test_sqs_batch_stores_each_check_once_and_reports_only_bad_records(
     }
     assert {"ChecksRun", "ProbeLatency"} <= names
     assert sum(sum(_as_list(doc.get("ChecksRun", 0))) for doc in emf) == 2
+    # Findings by severity: one count per severity, summed over the two stored reports.
+    expected: dict[str, int] = {}
+    for payload in (scheduled, from_slack):
+        stored = store.get_check(payload["domain"], payload["check_id"])
+        assert stored is not None
+        for finding in stored.report.findings:
+            metric = f"Findings_{finding.severity.value}"
+            expected[metric] = expected.get(metric, 0) + 1
+    assert expected, "the lab domains produce findings"
+    emitted = {n: sum(sum(_as_list(doc.get(n, 0))) for doc in emf) for n in names}
+    assert {n: v for n, v in emitted.items() if n.startswith("Findings_")} == expected
 
     # SQS redelivers the batch: nothing runs again, nothing is posted again.
     again = probe.handler(_sqs_event([scheduled, from_slack]), context("probe"))
