@@ -7,7 +7,9 @@
 - every permission is matched by the variable that names its resource, and the
   other way round, so a function has exactly the policies its code uses;
 - no function refers to itself (a Bolt lazy self-invoke would be circular);
-- the REST routes are the ones openapi.yaml documents.
+- the REST routes are the ones openapi.yaml documents;
+- ``SmtpEgress=vpc`` sends only the probe out through the NAT gateway's Elastic IP
+  (DynamoDB through a gateway endpoint), and ``none`` creates no VPC at all.
 """
 
 from __future__ import annotations
@@ -362,3 +364,72 @@ def test_rest_routes_are_the_openapi_paths() -> None:
         if e["Type"] == "Api"
     }
     assert wired == documented
+
+
+# --- port 25 from AWS (SmtpEgress) ---------------------------------------------------
+def _of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in template()["Resources"].items() if r["Type"] == f"AWS::EC2::{kind}"}
+
+
+def _only(refs: Any) -> str:
+    (target,) = _targets(refs)
+    return target
+
+
+def _default_route(subnet: str) -> dict[str, Any]:
+    """The 0.0.0.0/0 route of the route table associated with ``subnet``."""
+    [table] = [
+        _only(a["Properties"]["RouteTableId"])
+        for a in _of_type("SubnetRouteTableAssociation").values()
+        if _only(a["Properties"]["SubnetId"]) == subnet
+    ]
+    [route] = [
+        r["Properties"]
+        for r in _of_type("Route").values()
+        if _only(r["Properties"]["RouteTableId"]) == table
+        and r["Properties"].get("DestinationCidrBlock") == "0.0.0.0/0"
+    ]
+    return {**route, "RouteTableId": table}
+
+
+def test_smtp_egress_vpc_sends_only_the_probe_out_through_the_nat_elastic_ip() -> None:
+    t = template()
+    assert t["Parameters"]["SmtpEgress"]["AllowedValues"] == ["vpc", "none"]
+    assert t["Conditions"]["UseVpc"] == {"Equals": [{"Ref": "SmtpEgress"}, "vpc"]}
+    ec2 = {n: r for n, r in t["Resources"].items() if r["Type"].startswith("AWS::EC2::")}
+    # SmtpEgress=none: no VPC, no NAT gateway to pay for.
+    assert ec2 and all(r.get("Condition") == "UseVpc" for r in ec2.values()), sorted(ec2)
+
+    (eip,) = _of_type("EIP")
+    ((nat_name, nat),) = _of_type("NatGateway").items()
+    (igw,) = _of_type("InternetGateway")
+    assert _only(nat["Properties"]["AllocationId"]) == eip
+    # The NAT gateway sits in a public subnet: its default route is the internet gateway.
+    public = _only(nat["Properties"]["SubnetId"])
+    assert _only(_default_route(public)["GatewayId"]) == igw
+
+    # Only the probe is in the VPC, in private subnets whose way out is the NAT gateway.
+    vpc_config = functions()["ProbeFunction"]["Properties"]["VpcConfig"]["If"]
+    assert vpc_config[0] == "UseVpc" and vpc_config[2] == {"Ref": "AWS::NoValue"}
+    subnets = {_only(s) for s in vpc_config[1]["SubnetIds"]}
+    assert subnets and public not in subnets
+    routes = [_default_route(s) for s in subnets]
+    assert all("GatewayId" not in r and _only(r["NatGatewayId"]) == nat_name for r in routes)
+
+    # DynamoDB is reached through a gateway endpoint on those route tables, not the NAT.
+    [endpoint] = [
+        e["Properties"]
+        for e in _of_type("VPCEndpoint").values()
+        if "dynamodb" in str(e["Properties"]["ServiceName"])
+    ]
+    assert endpoint["VpcEndpointType"] == "Gateway"
+    assert {r["RouteTableId"] for r in routes} <= {_only(x) for x in endpoint["RouteTableIds"]}
+
+    # The probe's security group lets SMTP out.
+    (group,) = {_only(g) for g in vpc_config[1]["SecurityGroupIds"]}
+    egress = _of_type("SecurityGroup")[group]["Properties"]["SecurityGroupEgress"]
+    assert any(e["IpProtocol"] == "tcp" and e["FromPort"] <= 25 <= e["ToPort"] for e in egress)
+
+    # The stack tells the operator which address to ask AWS about.
+    output = t["Outputs"]["SmtpEgressIp"]
+    assert output["Condition"] == "UseVpc" and _only(output["Value"]) == eip
