@@ -339,6 +339,22 @@ def test_delivery_that_keeps_failing_is_recorded_as_failed(
     assert record["ok"] is False and record["detail"] == "HTTP 500 after 3 attempt(s)"
 
 
+def test_malformed_answer_is_retried_and_recorded(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    # Not an OSError: http.client raises BadStatusLine for an answer that is not HTTP.
+    report = reports.clean()
+    slack.fail_next(slack.response_path("garbled"), 1, status=0)
+
+    outcome = notify.deliver(
+        report, {"kind": "slack_response_url", "url": slack.response_url("garbled")}, store=store
+    )
+
+    assert outcome is not None and outcome.ok and outcome.attempts == 2
+    [record] = store.deliveries(report.domain, report.check_id)
+    assert record["ok"] is True and "after 2 attempt(s)" in record["detail"]
+
+
 def test_client_errors_are_not_retried(slack: MockSlack, store: CheckStore, env: None) -> None:
     report = reports.clean()
     slack.fail_next(slack.response_path("expired"), 100, status=404, body="expired_url")

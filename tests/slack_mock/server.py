@@ -113,7 +113,10 @@ class MockSlack:
         body: str = "oops",
         headers: dict[str, str] | None = None,
     ) -> None:
-        """The next ``times`` requests whose path starts with ``prefix`` fail."""
+        """The next ``times`` requests whose path starts with ``prefix`` fail.
+
+        ``status=0`` answers with bytes that are not HTTP at all (a broken proxy).
+        """
         with self._cond:
             self._failures.append(_Failure(prefix, times, status, body, headers or {}))
 
@@ -170,6 +173,10 @@ class MockSlack:
                 self._reply(request, 200, invalid, "application/json")
             else:
                 self._reply(request, 400, "invalid_blocks", "text/plain")
+            return
+        if failure is not None and failure.status == 0:
+            request.wfile.write(b"garbage\r\n\r\n")
+            request.close_connection = True
             return
         if failure is not None:
             self._reply(request, failure.status, failure.body, "text/plain", failure.headers)

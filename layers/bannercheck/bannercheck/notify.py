@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
@@ -179,7 +180,9 @@ def _with_retries(attempt: Callable[[], _Attempt], policy: DeliveryPolicy) -> tu
     for number in range(1, max(policy.attempts, 1) + 1):
         try:
             result = attempt()
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
+        # HTTPException: an answer that is not HTTP (BadStatusLine, IncompleteRead),
+        # which is not an OSError but heals like one.
+        except (OSError, http.client.HTTPException) as error:
             result = _Attempt(False, True, f"{type(error).__name__}: {error}")
         if result.ok or not result.retry or number == policy.attempts:
             return result, number
