@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bannercheck.audit import Action, AuditTrail, erase_domain, to_csv, to_json
+from bannercheck.audit import Action, AuditTrail, erase_domain, to_csv, to_json, to_range
 from bannercheck.store import CheckStore, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import DynamoServer, dynamo, table  # noqa: F401
@@ -151,3 +151,26 @@ def test_export_range_and_format() -> None:
     assert json.loads(to_export([], "json")[1]) == {"records": []}
     with pytest.raises(ValueError, match="json, csv"):
         to_export([], "xml")
+
+
+def test_a_capped_export_says_where_the_next_one_starts(store: CheckStore) -> None:
+    trail = AuditTrail(store)
+    for minute in range(5):
+        trail.record(
+            API,
+            f"d{minute}.test",
+            action=Action.CHECK,
+            allowed=True,
+            decision="open",
+            at=T0 + timedelta(minutes=minute),
+        )
+    window = (T0, T0 + timedelta(hours=1))
+    page, next_since = trail.records_page(*window, limit=3)
+    assert [r.domain for r in page] == ["d0.test", "d1.test", "d2.test"]
+    assert next_since == "2026-12-02T00:02:00.000Z"  # the fourth record's time
+    assert next_since is not None
+    rest, after = trail.records_page(to_range(next_since, None, now=window[1])[0], window[1])
+    assert [r.domain for r in rest] == ["d3.test", "d4.test"]
+    assert after is None
+    whole, none = trail.records_page(*window, limit=5)
+    assert len(whole) == 5 and none is None

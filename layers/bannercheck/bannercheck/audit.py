@@ -129,6 +129,19 @@ class AuditTrail:
                     return out
         return out
 
+    def records_page(
+        self, since: datetime, until: datetime, *, limit: int = MAX_EXPORT_RECORDS
+    ) -> tuple[list[AuditRecord], str | None]:
+        """Up to ``limit`` records, and the ``at`` to export from next when more remain.
+
+        An export is capped, but never silently: the caller passes the second
+        value on (as ``since``) so that nothing of the trail is out of reach.
+        """
+        got = self.records(since, until, limit=limit + 1)
+        if len(got) > limit:
+            return got[:limit], got[limit].at
+        return got, None
+
     def _day(self, day: date, low: str, high: str) -> Iterator[AuditRecord]:
         kwargs: dict[str, Any] = {
             "TableName": self.store.table_name,
