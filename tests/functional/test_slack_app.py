@@ -29,7 +29,7 @@ from tests.fixtures.dynamodb import (
 from tests.slack_mock import reports
 from tests.slack_mock.blocks import assert_valid_message
 from tests.slack_mock.events import action_body, command_body, to_event
-from tests.slack_mock.server import MockSlack
+from tests.slack_mock.server import MockSlack, Received
 from tests.slack_mock.stack import (
     BOT_TOKEN,
     CONTEXT,
@@ -102,6 +102,24 @@ def test_check_is_acknowledged_then_findings_arrive_at_response_url(
     assert stored.requester.source is Source.SLACK
     [record] = store.deliveries("xn--bcher-kva.example", check_id)
     assert record["ok"] is True and record["kind"] == "slack_response_url"
+
+
+def test_result_is_stored_before_it_is_sent(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    stored_on_arrival: list[bool] = []
+
+    def look_in_the_store(record: Received) -> None:
+        blocks = record.body.get("blocks") if isinstance(record.body, dict) else None
+        if record.path == slack.response_path("order") and blocks and blocks[0]["type"] == "header":
+            check_id = check_id_of({"blocks": blocks[-2:]})
+            stored_on_arrival.append(store.get_check("example.com", check_id) is not None)
+
+    slack.on_receive = look_in_the_store
+    post(slack_fn, command_body("example.com", response_url=slack.response_url("order")))
+
+    delivered(slack, "order")
+    assert stored_on_arrival == [True]
 
 
 def test_forged_or_stale_requests_get_401_and_start_nothing(

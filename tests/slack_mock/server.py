@@ -58,6 +58,9 @@ class MockSlack:
         self.received: list[Received] = []
         self.invalid: list[tuple[str, list[str]]] = []  # (path, why) of rejected messages
         self._strict = strict
+        # Called with each request as it arrives, before the answer: to look at
+        # the world at that moment (e.g. whether the check is stored yet).
+        self.on_receive: Callable[[Received], None] | None = None
         self._failures: list[_Failure] = []
         self._cond = threading.Condition()
         self._ts = 0
@@ -153,6 +156,8 @@ class MockSlack:
         elif "form" in content_type:
             body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
         record = Received("POST", path, {k.lower(): v for k, v in request.headers.items()}, body)
+        if self.on_receive is not None:
+            self.on_receive(record)
         errors = message_errors(body) if isinstance(body, dict) and "blocks" in body else []
         with self._cond:
             self.received.append(record)
