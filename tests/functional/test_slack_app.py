@@ -102,6 +102,8 @@ def test_check_is_acknowledged_then_findings_arrive_at_response_url(
     assert stored.requester.source is Source.SLACK
     [record] = store.deliveries("xn--bcher-kva.example", check_id)
     assert record["ok"] is True and record["kind"] == "slack_response_url"
+    # Nothing else went to Slack: no auth.test or other Web API call delays the ack.
+    assert [r.path for r in slack.requests()] == [slack.response_path("cmd1")]
 
 
 def test_result_is_stored_before_it_is_sent(
