@@ -10,6 +10,7 @@ full report to store and deliver.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from bannercheck import invoke, notify
+from bannercheck.render.slack import to_message
 from bannercheck.store import CheckStore, Interval, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import (
@@ -511,6 +513,30 @@ def test_crashed_check_still_answers_with_its_id(
     assert "did not finish" in reply.json["text"] and check_id in reply.json["text"]
     assert store.get_check("example.com", check_id) is None
     [record] = store.deliveries("example.com", check_id)
+    assert record["ok"] is True
+
+
+def test_report_that_cannot_be_rendered_still_gets_an_answer(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    # A severity this renderer does not know (a report from a newer version, or a
+    # bug of ours): the requester is still told where the stored result is.
+    good = reports.clean()
+    odd = dataclasses.replace(good.findings[0], severity="critical")  # type: ignore[arg-type]
+    report = dataclasses.replace(good, findings=(odd, *good.findings[1:]))
+    with pytest.raises(KeyError):
+        to_message(report)
+
+    outcome = notify.deliver(
+        report, {"kind": "slack_response_url", "url": slack.response_url("odd")}, store=store
+    )
+
+    assert outcome is not None and outcome.ok
+    [reply] = slack.requests(slack.response_path("odd"))
+    assert reply.json["response_type"] == "ephemeral"
+    assert "could not be shown here" in reply.json["blocks"][0]["text"]["text"]
+    assert report.check_id in json.dumps(reply.json["blocks"])
+    [record] = store.deliveries(report.domain, report.check_id)
     assert record["ok"] is True
 
 

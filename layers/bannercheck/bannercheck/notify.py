@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from bannercheck.diff import Changes, to_changes
 from bannercheck.model import Report
-from bannercheck.render.slack import Message, to_alert_message, to_failure_message, to_message
+from bannercheck.render.slack import (
+    Message,
+    to_alert_message,
+    to_failure_message,
+    to_message,
+    to_unrendered_message,
+)
 from bannercheck.slack import secrets
 
 if TYPE_CHECKING:
@@ -259,7 +265,13 @@ def deliver(
     if not reply_to:
         return None
     shareable = reply_to.get("kind") == KIND_RESPONSE_URL
-    message = to_message(report, shareable=shareable)
+    try:
+        message = to_message(report, shareable=shareable)
+    except Exception:
+        # The boundary: the report is stored, so a rendering bug of ours must not
+        # leave the requester with "Checking…" and nothing after it.
+        log.exception("findings message not rendered", extra={"check_id": report.check_id})
+        message = to_unrendered_message(report.domain, report.check_id)
     return _send_and_record(
         message,
         reply_to,

@@ -392,6 +392,20 @@ def to_failure_message(domain: str, check_id: str, reason: str) -> Message:
     }
 
 
+def to_unrendered_message(domain: str, check_id: str) -> Message:
+    """A stored check whose findings message could not be built (our bug): where to read it."""
+    api_path = f"GET /checks/{to_escaped(domain)}/{to_escaped(check_id)}"
+    text = (
+        f":boom: The check of *{to_escaped(domain)}* finished and is stored, but its findings "
+        f"could not be shown here (a bug of ours). Read them with "
+        f"`/bannercheck history {to_escaped(domain)}` or the API (`{api_path}`)."
+    )
+    return {
+        "blocks": [section(text), context(f"Check `{to_escaped(check_id)}`")],
+        "text": to_escaped(f"The check of {domain} finished; see check {check_id}."),
+    }
+
+
 def _changes_lines(changes: Changes, limit: int = 12) -> list[str]:
     lines: list[str] = []
     for f in changes.new_findings:
