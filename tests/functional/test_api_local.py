@@ -7,6 +7,7 @@ does) against the lab's DNS and SMTP servers and stores in moto or dynalite.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -136,6 +137,13 @@ def test_gateway_refuses_requests_without_the_api_key(api: Client) -> None:
     assert_error(api.call("GET", "/watches", key="wrong"), 403, "gateway")
 
 
+def _cursor(**keys: str) -> str:
+    """A history cursor of good.test as the store encodes one, with ``keys`` changed."""
+    start = {"pk": "DOMAIN#good.test", "sk": "CHECK#1", "lsi1sk": "2026-12-03T18:00:00.000Z#1"}
+    raw = json.dumps({**start, **keys}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
@@ -154,6 +162,11 @@ def test_gateway_refuses_requests_without_the_api_key(api: Client) -> None:
         ("GET", "/checks/good.test?limit=0", None, 400, "invalid_limit"),
         ("GET", "/checks/good.test?limit=abc", None, 400, "invalid_limit"),
         ("GET", "/checks/good.test?cursor=bm9wZQ", None, 400, "invalid_cursor"),
+        # Keys DynamoDB (and dynalite) refuse, moto accepts: empty or over 1024 bytes.
+        ("GET", "/checks/good.test?cursor=" + _cursor(sk=""), None, 400, "invalid_cursor"),
+        ("GET", "/checks/good.test?cursor=" + _cursor(sk="x" * 1100), None, 400, "invalid_cursor"),
+        ("GET", "/checks/good.test/" + "A" * 2000, None, 400, "invalid_check_id"),
+        ("GET", "/checks/good.test/01ARZ3NDEKTSV4RRFFQ69G5FAV%0A", None, 400, "invalid_check_id"),
         ("GET", "/nothing-here", None, 404, "not_found"),
         ("PUT", "/watches/good.test", {"interval": "yearly"}, 400, "invalid_interval"),
         ("PUT", "/watches/good.test", {"slack_channel": "#general"}, 400, "invalid_channel"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -104,6 +106,17 @@ def test_bad_cursor_is_a_cursor_error(store: CheckStore) -> None:
     for cursor in ("not-base64!!", "eyJ4IjogMX0", "W10"):  # garbage, {"x": 1}, []
         with pytest.raises(CursorError):
             store.history("example.test", cursor=cursor)
+
+
+@pytest.mark.parametrize("sort_key", ["", "x" * 1100, "CHECK#\ud800"])
+def test_cursor_with_a_key_dynamodb_refuses_is_a_cursor_error(
+    store: CheckStore, sort_key: str
+) -> None:
+    # moto runs such a query; dynalite and DynamoDB answer ValidationException (a 500).
+    start = {"pk": "DOMAIN#a.test", "sk": sort_key, "lsi1sk": "2026-12-01T00:00:00.000Z#1"}
+    cursor = base64.urlsafe_b64encode(json.dumps(start).encode()).decode().rstrip("=")
+    with pytest.raises(CursorError):
+        store.history("a.test", cursor=cursor)
 
 
 def test_cursor_of_another_domain_or_index_is_refused(store: CheckStore) -> None:

@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from bannercheck import audit
 from bannercheck.domain import Domain, DomainError, to_domain
+from bannercheck.ids import is_accepted_check_id
 from bannercheck.invoke import ProbeInvokeError
 from bannercheck.probe_job import (
     AdmissionError,
@@ -194,6 +195,9 @@ def domain_checks(domain: str) -> Response:
 def one_check(domain: str, check_id: str) -> Response:
     target = _domain(domain)
     check_id = unquote(check_id)
+    if not is_accepted_check_id(check_id):
+        # DynamoDB refuses an over-long key: a bad id must not reach it (a 500).
+        raise ApiError(400, "invalid_check_id", "a check id is 1 to 64 letters, digits or '-'")
     stored = _store().get_check(target.ascii, check_id)
     if stored is None:
         raise ApiError(404, "not_found", f"no check {check_id} for {target.ascii}")

@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from bannercheck.codec import to_dict
 from bannercheck.domain import Domain, to_domain
-from bannercheck.ids import new_check_id
+from bannercheck.ids import is_accepted_check_id, new_check_id
 from bannercheck.invoke import run_probe
 from bannercheck.model import Report
 from bannercheck.settings import Settings
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 metrics = Metrics()  # shares its buffer with the handler's Metrics(); flushed there
 
-_CHECK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 REPLY_KINDS = ("slack_response_url", "slack_channel")
 DELIVERY_CLAIM_TTL_S = 86_400
 
@@ -143,7 +141,7 @@ def to_job(payload: Mapping[str, Any]) -> Job:
     except ValueError as exc:
         raise BadPayloadError(f"bad domain: {exc}") from exc
     check_id = payload.get("check_id")
-    if not isinstance(check_id, str) or not _CHECK_ID.match(check_id):
+    if not is_accepted_check_id(check_id):
         raise BadPayloadError("check_id missing or malformed")
     requester_data = payload.get("requester") or {"source": "cli"}
     try:

@@ -55,6 +55,7 @@ NOTE_FINDINGS_CAPPED = "findings were capped for storage"
 STORED_REPLY_CHARS = 512  # of each reply's first line, when replies must be shortened
 MAX_STORED_FINDINGS = 200
 MAX_PAGE = 100
+MAX_SORT_KEY_BYTES = 1024  # DynamoDB's limit (partition keys: 2048)
 
 
 class Source(str, Enum):
@@ -626,9 +627,19 @@ def _from_cursor(cursor: str) -> dict[str, Any]:
     allowed = {PK, SK, LSI1_SK, GSI1_PK, GSI1_SK}
     if not isinstance(data, dict) or not data or not set(data) <= allowed:
         raise CursorError("the cursor is not one this API handed out")
-    if not all(isinstance(v, str) for v in data.values()):
+    # DynamoDB refuses empty and over-long key values (moto does not): a forged
+    # cursor must be the caller's 400, never a ValidationException.
+    if not all(isinstance(v, str) and _fits_key(v) for v in data.values()):
         raise CursorError("the cursor is not one this API handed out")
     return {k: _s(v) for k, v in data.items()}
+
+
+def _fits_key(value: str) -> bool:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        return False
+    return 0 < size <= MAX_SORT_KEY_BYTES
 
 
 def store_from_env(environ: Mapping[str, str] | None = None) -> CheckStore:
