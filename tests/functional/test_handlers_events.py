@@ -20,7 +20,8 @@ from bannercheck import invoke
 from bannercheck.dispatch import to_schedule_name
 from bannercheck.ids import new_check_id
 from bannercheck.local.events import to_response, to_scheduler_event
-from bannercheck.store import CheckStore, Requester, Source, Watch
+from bannercheck.probe_job import BadPayloadError, to_job, to_payload
+from bannercheck.store import CheckStore, Requester, Source, Watch, to_timestamp
 
 from tests.fixtures.dynamodb import DynamoServer
 from tests.reportcheck import assert_valid_report
@@ -180,6 +181,27 @@ def test_sqs_batch_stores_each_check_once_and_reports_only_bad_records(
     assert again["batchItemFailures"] == []
     assert len(store.history("good.test").items) == 1
     assert len(slack.requests(path="/api/chat.postMessage")) == 1
+
+
+def test_a_queued_check_records_when_it_was_asked_for(store: CheckStore) -> None:
+    schedule = Requester(source=Source.SCHEDULE, schedule_name="nightly-dispatch")
+    before = to_timestamp()
+    payload = to_payload("single.test", schedule)
+    assert before <= payload["requested_at"] <= to_timestamp()
+    # The message waited in the queue: asked for long before it ran.
+    payload["requested_at"] = "2000-01-01T00:00:00.000Z"
+    probe = function("probe")
+
+    assert probe.handler(_sqs_event([payload]), context("probe")) == {"batchItemFailures": []}
+    stored = store.get_check("single.test", payload["check_id"])
+    assert stored is not None and stored.requested_at == payload["requested_at"]
+    assert stored.report.checked_at > stored.requested_at
+    [audited] = store.by_requester(schedule).items
+    assert audited.requested_at == payload["requested_at"]
+
+    # A malformed time is a bad record, not a made-up one.
+    with pytest.raises(BadPayloadError, match="requested_at"):
+        to_job({**payload, "requested_at": "yesterday"})
 
 
 def _as_list(value: Any) -> list[float]:

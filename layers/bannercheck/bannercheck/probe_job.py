@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ from bannercheck.ids import is_accepted_check_id, new_check_id
 from bannercheck.invoke import run_probe
 from bannercheck.model import Report
 from bannercheck.settings import Settings
-from bannercheck.store import CheckStore, Requester, Source, to_requester
+from bannercheck.store import CheckStore, Requester, Source, to_requester, to_timestamp
 
 if TYPE_CHECKING:
     from bannercheck.policy import Admission
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 metrics = Metrics()  # shares its buffer with the handler's Metrics(); flushed there
 
 REPLY_KINDS = ("slack_response_url", "slack_channel")
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")  # as to_timestamp
 DELIVERY_CLAIM_TTL_S = 86_400
 
 
@@ -114,6 +116,7 @@ class Job:
     check_id: str
     requester: Requester
     reply_to: Mapping[str, Any] | None
+    requested_at: str | None = None  # when it was asked for (None: when it is stored)
 
 
 def to_payload(
@@ -129,6 +132,8 @@ def to_payload(
         "check_id": check_id or new_check_id(),
         "requester": to_dict(requester),
         "reply_to": dict(reply_to) if reply_to else None,
+        # A queued check may run minutes later: the record says when it was asked for.
+        "requested_at": to_timestamp(),
     }
 
 
@@ -153,7 +158,18 @@ def to_job(payload: Mapping[str, Any]) -> Job:
         not isinstance(reply_to, Mapping) or reply_to.get("kind") not in REPLY_KINDS
     ):
         raise BadPayloadError("reply_to has an unknown kind")
-    return Job(domain=domain, check_id=check_id, requester=requester, reply_to=reply_to)
+    requested_at = payload.get("requested_at")
+    if requested_at is not None and not (
+        isinstance(requested_at, str) and _TIMESTAMP.fullmatch(requested_at)
+    ):
+        raise BadPayloadError("requested_at is not an ISO 8601 UTC time")
+    return Job(
+        domain=domain,
+        check_id=check_id,
+        requester=requester,
+        reply_to=reply_to,
+        requested_at=requested_at,
+    )
 
 
 def request_check(
@@ -230,7 +246,7 @@ def run_payload(
         except Exception:
             _tell_failure(job, store=store)
             raise
-        report = store.put_check(report, job.requester).report
+        report = store.put_check(report, job.requester, requested_at=job.requested_at).report
         _record_metrics(report)
     hand_off(report, job, store=store)
     result: dict[str, Any] = to_dict(report)

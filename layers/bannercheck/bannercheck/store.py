@@ -151,6 +151,16 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def to_timestamp(t: datetime | None = None) -> str:
+    """``t`` (default: now) as the store writes times: ISO 8601 UTC, milliseconds, ``Z``.
+
+    Example::
+
+        to_timestamp()  # "2026-12-03T18:00:00.000Z"
+    """
+    return _iso(t or _now())
+
+
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
