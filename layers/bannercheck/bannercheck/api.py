@@ -58,6 +58,7 @@ from bannercheck.store import (
 log = logging.getLogger(__name__)
 JSON = "application/json"
 MAX_BODY_BYTES = 4096
+NEXT_SINCE_HEADER = "X-Audit-Next-Since"  # set when an audit export was capped
 _admit: Admit = admit_by_policy
 
 app = APIGatewayRestResolver()
@@ -284,9 +285,8 @@ def audit_trail() -> Response:
     trail = audit.AuditTrail(_store())
     try:
         since, until = audit.to_range(params.get("since"), params.get("until"))
-        content_type, body = audit.to_export(
-            trail.records(since, until), params.get("format") or "json"
-        )
+        records, next_since = trail.records_page(since, until)
+        content_type, body = audit.to_export(records, params.get("format") or "json")
     except ValueError as exc:
         raise ApiError(400, "invalid_query", str(exc)) from None
     # Reading the trail is itself on the record.
@@ -298,7 +298,9 @@ def audit_trail() -> Response:
         decision="admin",
         detail=f"{since.isoformat()} .. {until.isoformat()}",
     )
-    return Response(status_code=200, content_type=content_type, body=body)
+    # Capped, never silently: the header says where the next export starts.
+    headers = {NEXT_SINCE_HEADER: next_since} if next_since else None
+    return Response(status_code=200, content_type=content_type, body=body, headers=headers)
 
 
 @app.delete("/checks/<domain>")
