@@ -61,9 +61,12 @@ tick: setup
 	$(PY) -m bannercheck.local tick --port $(PORT)
 
 # What Slack would show for `/bannercheck $(TEXT)`, against a running `make run`.
+# TEXT reaches the script through the environment, never through the shell's
+# parser: `<http://x|x>`, `;`, `*` or quotes in it stay literal text.
 TEXT ?= help
+slack: export BANNERCHECK_SLACK_TEXT = $(value TEXT)
 slack: setup
-	$(PY) scripts/slack_local.py --port $(PORT) $(TEXT)
+	$(PY) scripts/slack_local.py --port $(PORT) -- "$$BANNERCHECK_SLACK_TEXT"
 
 # sam build: offline, no Docker (the layer is built by layers/bannercheck/Makefile).
 # PATH holds no pyenv shims and DOCKER_HOST no engine: the build must need neither.
