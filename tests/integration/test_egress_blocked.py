@@ -8,15 +8,18 @@ block port 25 (inconclusive), not blame the servers.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
-from bannercheck.model import Severity, StepStatus, Verdict
-from bannercheck.scan import run_check
+from bannercheck.codec import to_dict
+from bannercheck.model import Report, Severity, StepStatus, Verdict
+from bannercheck.scan import Limiter, check_domain, run_check
 
 from tests.lab import Lab
+from tests.reportcheck import assert_valid_report
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +51,7 @@ def test_all_connects_timing_out_is_egress_blocked(lab: Lab, stack: ExitStack) -
             _blackhole(stack, ip, port)
     settings = lab.settings(allow_private=True, smtp_port=port, connect_timeout_s=0.5)
     report = run_check("good.test", settings)
+    assert_valid_report(to_dict(report))
     sessions = report.sessions()
     assert len(sessions) == 2
     assert all(s.status is StepStatus.CONNECTION_TIMEOUT for s in sessions)
@@ -65,6 +69,7 @@ def test_a_refusal_proves_the_path_is_open(lab: Lab, stack: ExitStack) -> None:
         _blackhole(stack, ip, port)
     settings = lab.settings(allow_private=True, smtp_port=port, connect_timeout_s=0.5)
     report = run_check("good.test", settings)
+    assert_valid_report(to_dict(report))
     by_host = {s.host: s.status for s in report.sessions()}
     assert by_host == {
         "mx1.good.test": StepStatus.CONNECTION_TIMEOUT,
@@ -73,3 +78,39 @@ def test_a_refusal_proves_the_path_is_open(lab: Lab, stack: ExitStack) -> None:
     codes = {f.code for f in report.findings}
     assert {"SMTP_CONNECT_TIMEOUT", "SMTP_CONNECT_REFUSED"} <= codes
     assert "PROBE_EGRESS_BLOCKED" not in codes
+
+
+async def _queued_behind_a_silent_server(lab: Lab) -> Report:
+    """good.test with a tiny timeout, queued for the only session slot.
+
+    silent.test's session holds the slot until its own (longer) deadline, so
+    good.test's deadline passes before any of its sessions may start: the bulk-run
+    case where sessions wait on the process-wide bound.
+    """
+    limiter = Limiter(1)
+    silent_ip = lab.ip("mx.silent.test")
+    before = lab.connections(silent_ip)
+    holder = asyncio.create_task(
+        check_domain("silent.test", lab.settings(timeout_s=2.0), limiter=limiter)
+    )
+    while lab.connections(silent_ip) == before:  # the slot is taken once it connected
+        await asyncio.sleep(0.01)
+    queued = await check_domain("good.test", lab.settings(timeout_s=0.6), limiter=limiter)
+    await holder
+    return queued
+
+
+def test_deadline_spent_in_the_queue_is_not_blamed_on_anyone(lab: Lab) -> None:
+    good = [ip for h in ("mx1.good.test", "mx2.good.test") for ip in lab.addresses(h)]
+    before = {ip: lab.connections(ip) for ip in good}
+    report = asyncio.run(_queued_behind_a_silent_server(lab))
+    assert_valid_report(to_dict(report))
+    sessions = report.sessions()
+    assert len(sessions) == 2
+    assert all(s.status is StepStatus.NOT_ATTEMPTED for s in sessions)
+    assert {s.error for s in sessions} == {"deadline reached before connecting"}
+    codes = {f.code for f in report.findings}
+    assert "PROBE_NOT_ATTEMPTED" in codes
+    assert not codes & {"PROBE_EGRESS_BLOCKED", "SMTP_CONNECT_TIMEOUT", "SMTP_NO_BANNER"}
+    assert report.verdict is Verdict.INCONCLUSIVE
+    assert {ip: lab.connections(ip) for ip in good} == before  # no connection was made

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
+from bannercheck import transport
 from bannercheck.checks import Context, run_checks
 from bannercheck.checks import catalog as c
-from bannercheck.model import Direction, Severity, Step, StepStatus, Timings, TranscriptLine
+from bannercheck.model import (
+    Direction,
+    Session,
+    Severity,
+    Step,
+    StepStatus,
+    Timings,
+    TranscriptLine,
+)
+from bannercheck.settings import Settings
 
 from tests.unit.builders import (
     Row,
@@ -375,3 +386,49 @@ def test_protocol_error_evidence_is_capped() -> None:
     ctx = _ended(StepStatus.PROTOCOL_ERROR, Step.GREETING, transcript=huge)()
     (finding,) = by_code(run_checks(ctx), c.SMTP_PROTOCOL_ERROR)
     assert finding.evidence is not None and len(finding.evidence) <= 300
+
+
+def _recorded_past_deadline(name: str, ip: str) -> Session:
+    """What the transport records when the deadline passed before it could connect.
+
+    No socket is opened: the deadline is already behind us when probe starts.
+    """
+
+    async def run() -> Session:
+        past = asyncio.get_running_loop().time() - 1.0
+        return await transport.probe(name, ip, Settings(allow_private=True), past)
+
+    return asyncio.run(run())
+
+
+def test_deadline_before_connecting_is_not_the_servers_fault() -> None:
+    hosts = [
+        host(name, address(ip, _recorded_past_deadline(name, ip), ptr=name))
+        for name, ip in ((MX1, IP1), ("mx2.example.com", "2001:db8::25"))
+    ]
+    recorded = hosts[0].addresses[0].session
+    assert recorded is not None
+    assert recorded.status is StepStatus.NOT_ATTEMPTED
+    assert recorded.error == "deadline reached before connecting"
+    findings = run_checks(context(dns(*hosts)))
+    assert not codes(findings) & {
+        c.PROBE_EGRESS_BLOCKED,
+        c.SMTP_CONNECT_TIMEOUT,
+        c.SMTP_NO_BANNER,
+    }
+    not_attempted = by_code(findings, c.PROBE_NOT_ATTEMPTED)
+    assert {f.ip for f in not_attempted} == {IP1, "2001:db8::25"}
+    assert all(f.severity is Q for f in not_attempted)
+
+
+def test_deadline_before_the_greeting_wait_is_not_a_missing_banner() -> None:
+    ctx = _ended(
+        StepStatus.NOT_ATTEMPTED,
+        Step.GREETING,
+        error="deadline reached before the greeting reply",
+        timings=Timings(connect_ms=900.0),
+    )()
+    findings = run_checks(ctx)
+    assert c.SMTP_NO_BANNER not in codes(findings)
+    (finding,) = by_code(findings, c.PROBE_NOT_ATTEMPTED)
+    assert finding.severity is Q and "probed to the end" in finding.message

@@ -138,9 +138,13 @@ class _Session:
         assert self.reader is not None
         reader = ReplyReader(self.reader, self.settings)
         limit = min(timeout, self.remaining())
+        if limit <= 0:
+            # The check's own budget ran out before the server had any time to
+            # answer (slow DNS, a queue for a session slot): not the server's fault.
+            raise self.fail(
+                step, StepStatus.NOT_ATTEMPTED, f"deadline reached before the {step.value} reply"
+            )
         try:
-            if limit <= 0:
-                raise TimeoutError
             # asyncio.timeout, not wait_for: no extra task per reply (hot path).
             async with asyncio.timeout(limit):
                 reply = await reader.read_reply()
@@ -193,10 +197,14 @@ class _Session:
         loop = asyncio.get_running_loop()
         start = loop.time()
         limit = min(self.settings.connect_timeout_s, self.remaining())
+        if limit <= 0:
+            # Slow DNS or a wait for a session slot used the deadline up: nothing
+            # was sent, so nothing may be said about the server or the network.
+            raise self.fail(
+                Step.CONNECT, StepStatus.NOT_ATTEMPTED, "deadline reached before connecting"
+            )
         self.rec.add(Direction.EVENT, f"connect {self.ip} port {self.port}")
         try:
-            if limit <= 0:
-                raise TimeoutError
             self.reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(self.ip, self.port, limit=self.settings.max_line_bytes * 2),
                 limit,
@@ -446,6 +454,8 @@ async def probe(host: str, ip: str, settings: Settings, deadline: float) -> Sess
             return session
         second = await _attempt(host, ip, port, settings, deadline, verify=False)
         retry = _to_session(second)
+        if retry.status is StepStatus.NOT_ATTEMPTED and retry.failed_step is Step.CONNECT:
+            return session  # no time left for the retry: the first session is all we saw
         tls = replace(retry.tls, verify_error=verify_error) if retry.tls else None
         return replace(
             retry,

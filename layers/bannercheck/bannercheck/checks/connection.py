@@ -78,7 +78,9 @@ def check_sessions(ctx: Context) -> Iterator[Finding]:
             if address.public or ctx.allow_private:
                 yield c.to_finding(
                     c.PROBE_NOT_ATTEMPTED,
-                    f"{_where(s)} ({name}) was not probed" + (f": {s.error}" if s.error else ""),
+                    f"{_where(s)} ({name}) was not "
+                    + ("probed" if s.failed_step in (None, Step.CONNECT) else "probed to the end")
+                    + (f": {s.error}" if s.error else ""),
                     host=name,
                     ip=s.ip,
                     evidence=s.error,
