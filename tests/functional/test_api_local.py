@@ -93,6 +93,8 @@ def test_post_check_stores_and_returns_the_report(api: Client) -> None:
     assert listing.body["latest"] == report
     assert [h["check_id"] for h in listing.body["history"]] == [report["check_id"]]
     assert listing.body["history"][0]["source"] == "api"
+    # The local stack serves the API at its root: its links have no stage to follow.
+    assert listing.body["history"][0]["href"] == created.headers["Location"]
     assert listing.body["cursor"] is None
 
 
@@ -213,6 +215,11 @@ def test_watches_crud(api: Client) -> None:
     )
     assert created.status == 201, created
     assert created.headers["Location"] == "/watches/good.test"
+    assert api.call("DELETE", created.headers["Location"]).status == 204
+    created = api.call(
+        "PUT", "/watches/good.test", {"interval": "hourly", "slack_channel": "C0123ABCD"}
+    )
+    assert created.status == 201, created
     assert created.body["interval"] == "hourly" and created.body["slack_channel"] == "C0123ABCD"
     updated = api.call("PUT", "/watches/good.test", {"interval": "weekly"})
     assert updated.status == 200

@@ -19,7 +19,7 @@ import pytest
 from bannercheck import invoke
 from bannercheck.dispatch import to_schedule_name
 from bannercheck.ids import new_check_id
-from bannercheck.local.events import to_response, to_scheduler_event
+from bannercheck.local.events import to_response, to_rest_event, to_scheduler_event
 from bannercheck.probe_job import BadPayloadError, to_job, to_payload
 from bannercheck.store import CheckStore, Requester, Source, Watch, to_timestamp
 
@@ -87,7 +87,10 @@ def test_api_event_post_then_get(store: CheckStore) -> None:
     assert status == 201, body
     report = json.loads(body)
     assert_valid_report(report)
-    assert headers["Location"] == f"/checks/good.test/{report['check_id']}"
+    # The sample is what the execute-api URL .../v1 delivers: links keep the stage,
+    # or API Gateway answers 403 to a client that follows them.
+    assert event["requestContext"]["path"] == "/v1" + event["path"]
+    assert headers["Location"] == f"/v1/checks/good.test/{report['check_id']}"
 
     # Who asked: the API key id API Gateway put in the request context.
     key = event["requestContext"]["identity"]["apiKeyId"]
@@ -97,9 +100,27 @@ def test_api_event_post_then_get(store: CheckStore) -> None:
     get = load_event("api-get-domain-checks.json")
     get["path"] = "/checks/good.test"
     get["pathParameters"] = {"domain": "good.test"}
+    get["requestContext"]["path"] = "/v1/checks/good.test"
     status, _, body = to_response(api.handler(get, context("api")))
     assert status == 200
-    assert json.loads(body)["latest"]["check_id"] == report["check_id"]
+    listing = json.loads(body)
+    assert listing["latest"]["check_id"] == report["check_id"]
+    assert [h["href"] for h in listing["history"]] == [headers["Location"]]
+
+
+@pytest.mark.parametrize("stage", ["v1", "prod"])
+def test_links_carry_the_stage_the_request_came_through(store: CheckStore, stage: str) -> None:
+    api = function("api")
+    event = to_rest_event("PUT", "/watches/good.test", body=b"{}", api_key_id="k1", stage=stage)
+    assert event["requestContext"]["path"] == f"/{stage}/watches/good.test"
+    status, headers, body = to_response(api.handler(event, context("api")))
+    assert status == 201, body
+    assert headers["Location"] == f"/{stage}/watches/good.test"
+
+    # Served at the root (the local stack, a custom domain's root mapping): no prefix.
+    event = to_rest_event("PUT", "/watches/good.test", body=b"{}", api_key_id="k1", base_path="")
+    status, headers, _ = to_response(api.handler(event, context("api")))
+    assert (status, headers["Location"]) == (200, "/watches/good.test")
 
 
 def test_api_event_with_bad_input_is_400_json(store: CheckStore) -> None:

@@ -122,8 +122,28 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def _base_path() -> str:
+    """What the client's URL has before the API's own paths: ``/v1`` on execute-api.
+
+    A REST API event's ``path`` is the resource path (``/checks``) while
+    ``requestContext.path`` is the path the client asked for (``/v1/checks``, the
+    stage first); a link without the stage would be answered 403 by API Gateway.
+    Segments are counted rather than strings compared, as the two may differ in
+    percent-encoding. Equal paths (the local stack, a custom domain mapped at its
+    root) mean no prefix.
+    """
+    event = app.current_event
+    seen = (event.request_context.path or "").split("/")
+    extra = len(seen) - len(event.path.split("/"))
+    return "/".join(seen[: extra + 1]) if extra > 0 else ""
+
+
 def _check_href(domain: str, check_id: str) -> str:
-    return f"/checks/{quote(domain, safe='')}/{quote(check_id, safe='')}"
+    return f"{_base_path()}/checks/{quote(domain, safe='')}/{quote(check_id, safe='')}"
+
+
+def _watch_href(domain: str) -> str:
+    return f"{_base_path()}/watches/{quote(domain, safe='')}"
 
 
 def _summary(stored: StoredCheck) -> dict[str, Any]:
@@ -242,8 +262,8 @@ def put_watch(domain: str) -> Response:
             last_verdict=existing.last_verdict if existing else None,
         )
     )
-    href = f"/watches/{quote(target.ascii, safe='')}"
-    return _json(200 if existing else 201, _watch_json(watch), {"Location": href})
+    location = {"Location": _watch_href(target.ascii)}
+    return _json(200 if existing else 201, _watch_json(watch), location)
 
 
 @app.delete("/watches/<domain>")

@@ -70,8 +70,14 @@ def to_rest_event(
     api_key_id: str | None = None,
     source_ip: str = "127.0.0.1",
     stage: str = "v1",
+    base_path: str | None = None,
 ) -> dict[str, Any]:
-    """A REST API (v1 payload) proxy event, as API Gateway sends it to the function."""
+    """A REST API (v1 payload) proxy event, as API Gateway sends it to the function.
+
+    ``base_path`` is what the client's URL had before ``path``: by default the
+    stage, as on the execute-api endpoint (``/v1/checks``); the local server
+    serves the API at its root and passes ``""`` (as ``sam local start-api`` does).
+    """
     now = datetime.now(UTC)
     resource, path_params = to_resource(path) or (path, None)
     pairs = parse_qsl(query, keep_blank_values=True)
@@ -101,7 +107,7 @@ def to_rest_event(
             "resourceId": "local",
             "resourcePath": resource,
             "httpMethod": method.upper(),
-            "path": f"/{stage}{path}",
+            "path": f"/{stage}{path}" if base_path is None else f"{base_path}{path}",
             "protocol": "HTTP/1.1",
             "stage": stage,
             "requestId": str(uuid.uuid4()),

@@ -111,8 +111,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             # API Gateway answers this itself; the function is never called.
             self._send(403, *_error("gateway", "Forbidden"))
             return
+        # Served at this server's root: the links the API returns carry no stage.
         event = to_rest_event(
-            method, path, query=query, headers=headers, body=body, api_key_id=self.server.api_key_id
+            method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            api_key_id=self.server.api_key_id,
+            base_path="",
         )
         self._invoke("api", event)
 
