@@ -17,9 +17,11 @@ from bannercheck.diff import to_changes
 from bannercheck.render.slack import (
     MAX_BLOCKS,
     to_alert_message,
+    to_escaped,
     to_failure_message,
     to_history_message,
     to_message,
+    to_truncated,
 )
 
 from tests.slack_mock import reports
@@ -152,3 +154,55 @@ def test_alert_and_history_messages_are_valid() -> None:
     assert_valid_message(history)
     assert "Resolved" in json.dumps(history) or "New" in json.dumps(history)
     assert_valid_message(to_history_message("clean.example", []))
+
+
+# --- cutting escaped text ------------------------------------------------------
+_BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+
+
+def _mrkdwn_texts(message: dict[str, Any]) -> list[str]:
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    texts += [e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+    return texts
+
+
+@pytest.mark.parametrize("limit", range(20, 40))
+def test_cut_never_splits_an_entity_or_leaves_a_code_span_open(limit: int) -> None:
+    for raw in ("&" * 100, "a&b<c>`d` " * 20, "x`" + "&" * 60 + "`", "```" + "&<" * 40 + "```"):
+        cut = to_truncated(to_escaped(raw), limit)
+        assert len(cut) <= limit and cut.endswith(("…", "…`", "…```"))
+        assert not _BROKEN_ENTITY.search(cut), cut
+        assert cut.count("```") % 2 == 0 and cut.replace("```", "").count("`") % 2 == 0, cut
+
+
+def test_host_with_ampersand_banners_is_cut_at_a_safe_boundary() -> None:
+    # 20 addresses greeting with 200 '&' each: 1,000 escaped characters per line,
+    # far over a section's 3,000; the cut lands inside a greeting's code span.
+    ips = tuple(f"192.0.2.{i}" for i in range(1, 21))
+    host = reports.mx("mx.amp.example", 10, ips, greeting="&" * 190 + "`x`")
+    report = reports.report("amp.example", (host,), (), verdict=reports.Verdict.PASS, grade="A")
+
+    message = to_message(report)
+
+    assert_valid_message(message)
+    [host_text] = [t for t in _mrkdwn_texts(message) if "mx.amp.example" in t]
+    assert "…20 addresses in all" in host_text
+    for text in _mrkdwn_texts(message):
+        assert not _BROKEN_ENTITY.search(text), text
+        assert text.count("`") % 2 == 0, text
+
+
+def test_notes_full_of_backticks_and_ampersands_stay_well_formed() -> None:
+    notes = tuple(
+        reports.finding(f"NOTE_{i}", reports.Severity.INFO, "`&` " * 30 + "<&>" * 10)
+        for i in range(40)
+    )
+    report = reports.report("n.example", (), notes, verdict=reports.Verdict.PASS, grade="A")
+
+    message = to_message(report)
+
+    assert_valid_message(message)
+    [notes_text] = [t for t in _mrkdwn_texts(message) if "*Notes*" in t]
+    assert notes_text.endswith("…40 notes in all")
+    assert not _BROKEN_ENTITY.search(notes_text)
+    assert notes_text.count("`") % 2 == 0

@@ -70,8 +70,33 @@ def to_code(text: str, limit: int = MAX_GREETING_CHARS) -> str:
     return f"`{to_escaped(clean)}`" if clean else "`(empty)`"
 
 
+def _open_code(text: str) -> str:
+    """The closing that an unterminated code block or span in ``text`` needs, if any."""
+    if text.count("```") % 2:
+        return "```"
+    return "`" if text.replace("```", "").count("`") % 2 else ""
+
+
 def to_truncated(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters at a boundary that is safe for mrkdwn.
+
+    Text is escaped before it is assembled, so a plain cut could split an entity
+    (``&am``, which Slack shows as typed) or leave a code span open, which turns
+    the rest of the block into code. The cut backs off an entity and closes an
+    open span instead.
+    """
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    while True:
+        cut = text[:keep]
+        amp = cut.rfind("&")
+        if amp != -1 and len(cut) - amp < len("&amp;") and ";" not in cut[amp:]:
+            cut = cut[:amp]
+        closing = _open_code(cut + "…")
+        if len(cut) + 1 + len(closing) <= limit:
+            return cut + "…" + closing
+        keep = max(len(cut) - len(closing), 0)
 
 
 def section(text: str) -> Block:
