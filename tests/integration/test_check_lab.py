@@ -190,3 +190,17 @@ def test_hostile_servers_end_within_the_deadline_with_a_finding(lab: Any) -> Non
         assert report.duration_ms <= TIMEOUT_S * 1000 + 500, domain
         # Capped: no line kept is longer than the limit plus its marker.
         assert all(len(t.text) < 4200 for t in session.transcript), domain
+
+
+def test_unverified_retry_continues_the_transcript_timeline(lab: Any) -> None:
+    """selfsigned.test: the chain does not verify, so a second session records the
+    certificate; its lines are timed from the first session's start, after its lines."""
+    (session,) = _check(lab, "selfsigned.test").sessions()
+    events = [t for t in session.transcript if t.direction.value == "*"]
+    connects = [t for t in events if t.text.startswith("connect ")]
+    assert len(connects) == 2, [t.text for t in events]
+    first_closed = next(t for t in events if t.text == "closed")
+    assert connects[1].t_ms >= first_closed.t_ms > connects[0].t_ms
+    times = [t.t_ms for t in session.transcript]
+    assert times == sorted(times)
+    assert session.timings.total_ms is not None and session.timings.total_ms >= times[-1]

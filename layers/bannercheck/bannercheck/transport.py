@@ -457,12 +457,18 @@ async def probe(host: str, ip: str, settings: Settings, deadline: float) -> Sess
         if retry.status is StepStatus.NOT_ATTEMPTED and retry.failed_step is Step.CONNECT:
             return session  # no time left for the retry: the first session is all we saw
         tls = replace(retry.tls, verify_error=verify_error) if retry.tls else None
+        # One timeline for the whole exchange: the retry's lines count from the
+        # first session's start, like every other line of the transcript.
+        offset_ms = _ms(second.rec.started - first.rec.started)
+        shifted = tuple(
+            replace(line, t_ms=round(line.t_ms + offset_ms, 1)) for line in retry.transcript
+        )
         return replace(
             retry,
             tls=tls,
-            transcript=session.transcript + retry.transcript,
+            transcript=session.transcript + shifted,
             transcript_truncated=session.transcript_truncated or retry.transcript_truncated,
-            timings=replace(retry.timings, total_ms=_sum_ms(session, retry)),
+            timings=replace(retry.timings, total_ms=_plus_ms(retry.timings.total_ms, offset_ms)),
         )
     except Exception as exc:  # noqa: BLE001 - our own bug must not end the check
         return replace(
@@ -471,7 +477,5 @@ async def probe(host: str, ip: str, settings: Settings, deadline: float) -> Sess
         )
 
 
-def _sum_ms(a: Session, b: Session) -> float | None:
-    if a.timings.total_ms is None or b.timings.total_ms is None:
-        return None
-    return round(a.timings.total_ms + b.timings.total_ms, 1)
+def _plus_ms(value: float | None, offset_ms: float) -> float | None:
+    return None if value is None else round(value + offset_ms, 1)
