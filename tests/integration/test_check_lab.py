@@ -91,6 +91,7 @@ CASES = [
     ("endless.test", {"SMTP_PROTOCOL_ERROR"}, None),
     ("hugeline.test", {"SMTP_PROTOCOL_ERROR"}, None),
     ("nul.test", {"BANNER_NON_ASCII"}, None),
+    ("neverclose.test", {"BANNER_OK", "TLS_OK"}, Verdict.PASS),
 ]
 
 
@@ -204,3 +205,17 @@ def test_unverified_retry_continues_the_transcript_timeline(lab: Any) -> None:
     times = [t.t_ms for t in session.transcript]
     assert times == sorted(times)
     assert session.timings.total_ms is not None and session.timings.total_ms >= times[-1]
+
+
+def test_server_that_never_closes_is_judged_on_what_it_said(lab: Any) -> None:
+    """neverclose.test ignores QUIT (no 221, socket left open): the check still
+    completes, and the unanswered QUIT changes nothing already learnt."""
+    report = _check(lab, "neverclose.test")
+    (session,) = report.sessions()
+    assert session.status is StepStatus.OK, session.error
+    assert session.failed_step is None
+    assert session.tls is not None and session.ehlo_tls is not None
+    assert session.quit is None  # no reply to QUIT
+    sent = [t.text for t in session.transcript if t.direction.value == "C"]
+    assert sent[-1] == "QUIT"
+    assert session.transcript[-1].text == "closed"  # we closed it ourselves
