@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from bannercheck.codec import to_dict
 from bannercheck.model import StepStatus
 from bannercheck.probe_job import TableAddressLease
 from bannercheck.scan import run_check
@@ -16,6 +17,7 @@ from bannercheck.store import CheckStore
 
 from tests.fixtures.dynamodb import DynamoServer
 from tests.lab import Lab
+from tests.reportcheck import assert_valid_report
 
 
 def test_a_held_address_is_not_probed_twice(stack_env: DynamoServer, lab: Lab) -> None:
@@ -27,6 +29,7 @@ def test_a_held_address_is_not_probed_twice(stack_env: DynamoServer, lab: Lab) -
 
     settings = lab.settings(allow_private=True, timeout_s=1.5)
     report = run_check("single.test", settings, lease=TableAddressLease(store))
+    assert_valid_report(to_dict(report))
     (session,) = report.sessions()
     assert session.status is StepStatus.NOT_ATTEMPTED
     assert "another check held this address" in (session.error or "")
@@ -35,6 +38,7 @@ def test_a_held_address_is_not_probed_twice(stack_env: DynamoServer, lab: Lab) -
 
     other_probe.release(ip)
     report = run_check("single.test", settings, lease=TableAddressLease(store))
+    assert_valid_report(to_dict(report))
     (session,) = report.sessions()
     assert session.status is StepStatus.OK
     assert lab.connections(ip) == before + 1

@@ -96,7 +96,7 @@ async def _queued_behind_a_silent_server(lab: Lab) -> Report:
     while lab.connections(silent_ip) == before:  # the slot is taken once it connected
         await asyncio.sleep(0.01)
     queued = await check_domain("good.test", lab.settings(timeout_s=0.6), limiter=limiter)
-    await holder
+    assert_valid_report(to_dict(await holder))
     return queued
 
 

@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bannercheck.codec import to_dict
 from bannercheck.model import StepStatus
 from bannercheck.scan import run_check
 from bannercheck.settings import Settings
+
+from tests.reportcheck import assert_valid_report
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,7 @@ def _deployed(lab: Any) -> Settings:
 def test_loopback_targets_are_refused_before_connecting(lab: Any, domain: str) -> None:
     before = {ip: lab.connections(ip) for ip in lab.peer_ips()}
     report = run_check(domain, _deployed(lab))
+    assert_valid_report(to_dict(report))
     codes = {f.code for f in report.findings}
     assert "ADDRESS_NOT_PUBLIC" in codes
     sessions = report.sessions()
@@ -80,8 +84,10 @@ def v6_listener() -> Iterator[_Listener]:
 @pytest.mark.xdist_group("ipv6-loopback-25")
 def test_ipv6_loopback_is_refused(lab: Any, v6_listener: _Listener) -> None:
     report = run_check("v6.test", _deployed(lab))
+    assert_valid_report(to_dict(report))
     assert "ADDRESS_NOT_PUBLIC" in {f.code for f in report.findings}
     assert v6_listener.accepted == 0
     # And the listener is real: the lab mode does connect to it.
-    run_check("v6.test", _deployed(lab).with_(allow_private=True, timeout_s=1.0))
+    lab_mode = run_check("v6.test", _deployed(lab).with_(allow_private=True, timeout_s=1.0))
+    assert_valid_report(to_dict(lab_mode))
     assert v6_listener.accepted >= 1

@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bannercheck.model import Report, Session, StepStatus, Verdict
+from bannercheck.codec import to_dict
+from bannercheck.model import Report, Session, Severity, StepStatus, Verdict
 from bannercheck.scan import check_domain, run_check
 from bannercheck.settings import Settings
 
 from tests.lab.spec import NON_PUBLIC_TARGETS
+from tests.reportcheck import assert_valid_report
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +37,53 @@ MEMORY_BOUND_BYTES = 1536 * 1024
 # The deadline is the engine's; what a busy shared machine adds on top is not.
 SCHEDULING_SLACK_S = 1.5
 
-HOSTILE_SERVERS = {
-    "tarpit.test": "1 byte per second",
-    "endless.test": "endless 220- continuation lines",
-    "hugeline.test": "a 1 MB line",
-    "nul.test": "NUL bytes and invalid UTF-8",
-    "tlsfail.test": "TLS handshake answered with garbage",
-    "reset.test": "connection reset in the middle of EHLO",
-    "noread.test": "accepts and never reads",
-    "garbage.test": "binary garbage without line ends",
-    "silent.test": "never greets",
+# domain -> (what it does, the finding it must get, that finding's severity, how its
+# session ends: nul.test's bytes are data, the session itself goes well).
+HOSTILE_SERVERS: dict[str, tuple[str, str, Severity, StepStatus]] = {
+    "tarpit.test": ("1 byte per second", "SMTP_NO_BANNER", Severity.FAIL, StepStatus.IO_TIMEOUT),
+    "endless.test": (
+        "endless 220- continuation lines",
+        "SMTP_PROTOCOL_ERROR",
+        Severity.FAIL,
+        StepStatus.PROTOCOL_ERROR,
+    ),
+    "hugeline.test": (
+        "a 1 MB line",
+        "SMTP_PROTOCOL_ERROR",
+        Severity.FAIL,
+        StepStatus.PROTOCOL_ERROR,
+    ),
+    "nul.test": (
+        "NUL bytes and invalid UTF-8",
+        "BANNER_NON_ASCII",
+        Severity.WARN,
+        StepStatus.OK,
+    ),
+    "tlsfail.test": (
+        "TLS handshake answered with garbage",
+        "STARTTLS_FAILED",
+        Severity.FAIL,
+        StepStatus.TLS_ERROR,
+    ),
+    "reset.test": (
+        "connection reset in the middle of EHLO",
+        "SMTP_SESSION_DROPPED",
+        Severity.FAIL,
+        StepStatus.CONNECTION_RESET,
+    ),
+    "noread.test": (
+        "accepts and never reads",
+        "SMTP_SESSION_DROPPED",
+        Severity.FAIL,
+        StepStatus.IO_TIMEOUT,
+    ),
+    "garbage.test": (
+        "binary garbage without line ends",
+        "SMTP_PROTOCOL_ERROR",
+        Severity.FAIL,
+        StepStatus.PROTOCOL_ERROR,
+    ),
+    "silent.test": ("never greets", "SMTP_NO_BANNER", Severity.FAIL, StepStatus.IO_TIMEOUT),
 }
 HOSTILE_DNS = (
     "servfail.test",
@@ -119,13 +158,15 @@ def test_hostile_server_ends_in_time_with_a_finding_and_bounded_memory(
         tracemalloc.stop()
     assert elapsed <= DEADLINE_S + SCHEDULING_SLACK_S, (domain, elapsed)
     assert peak < MEMORY_BOUND_BYTES, (domain, peak)
-    sessions = report.sessions()
-    assert sessions, domain
-    for session in sessions:
-        assert session.status is not StepStatus.INTERNAL_ERROR, (domain, session.error)
-        assert sum(len(t.text) for t in session.transcript) < 200_000, domain
+    assert_valid_report(to_dict(report))
+    _what, code, severity, status = HOSTILE_SERVERS[domain]
+    (session,) = report.sessions()
+    assert session.status is status, (domain, session.status, session.error)
+    assert sum(len(t.text) for t in session.transcript) < 200_000, domain
+    found = [f for f in report.findings if f.code == code]
+    assert found, (domain, sorted(f.code for f in report.findings))
+    assert {f.severity for f in found} == {severity}, (domain, found)
     assert report.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.WARN), domain
-    assert any(f.severity.value in ("fail", "inconclusive", "warn") for f in report.findings)
     _no_tracebacks(caplog)
 
 
@@ -146,6 +187,7 @@ def test_hostile_dns_ends_in_time_and_contacts_nothing_when_deployed(
         tracemalloc.stop()
     assert elapsed <= DEADLINE_S + SCHEDULING_SLACK_S, (domain, elapsed)
     assert peak < MEMORY_BOUND_BYTES, (domain, peak)
+    assert_valid_report(to_dict(report))
     assert report.findings, domain
     # The only connections are DNS (the lab's resolver); no SMTP server saw any.
     resolver_ip = lab.resolver.rsplit(":", 1)[0]
@@ -158,6 +200,7 @@ def test_hostile_dns_ends_in_time_and_contacts_nothing_when_deployed(
 
 def test_hundred_mx_records_are_capped(lab: Any) -> None:
     report = run_check("hundredmx.test", lab.settings(timeout_s=DEADLINE_S))
+    assert_valid_report(to_dict(report))
     assert len(report.dns.mx_records) == 100
     assert len([h for h in report.dns.hosts if h.probed]) <= lab.settings().max_mx_hosts
     assert "DNS_TOO_MANY_MX" in {f.code for f in report.findings}
@@ -182,6 +225,7 @@ def recorder() -> Iterator[_Recorder]:
 def test_non_public_answers_never_reach_the_transport(lab: Any, recorder: _Recorder) -> None:
     """Metadata, RFC 1918, CGNAT, ULA, link-local, NAT64: refused before any transport call."""
     report: Report = asyncio.run(check_domain("nonpublic.test", _deployed(lab), probe_fn=recorder))
+    assert_valid_report(to_dict(report))
     assert recorder.calls == []
     (host,) = report.dns.hosts
     answered = {ipaddress.ip_address(a.ip) for a in host.addresses}
@@ -199,6 +243,7 @@ def test_non_public_answers_never_reach_the_transport(lab: Any, recorder: _Recor
 def test_non_public_answers_open_no_socket_with_the_real_transport(lab: Any) -> None:
     with _SocketWatch() as watch:
         report = run_check("nonpublic.test", _deployed(lab))
+    assert_valid_report(to_dict(report))
     contacted = {t.split("%")[0] for t in watch.targets}
     assert not contacted & set(NON_PUBLIC_TARGETS), contacted
     assert "ADDRESS_NOT_PUBLIC" in {f.code for f in report.findings}
@@ -206,12 +251,14 @@ def test_non_public_answers_open_no_socket_with_the_real_transport(lab: Any) -> 
 
 def test_the_recorder_is_real_in_lab_mode(lab: Any, recorder: _Recorder) -> None:
     """Control: with private addresses allowed the same path does reach the transport."""
-    asyncio.run(check_domain("single.test", lab.settings(), probe_fn=recorder))
+    report = asyncio.run(check_domain("single.test", lab.settings(), probe_fn=recorder))
+    assert_valid_report(to_dict(report))
     assert recorder.calls == [("mx.single.test", lab.ip("mx.single.test"))]
 
 
 def test_the_socket_watch_sees_smtp_connections(lab: Any) -> None:
     """Control: the audit hook does see the transport's connect in lab mode."""
     with _SocketWatch() as watch:
-        run_check("single.test", lab.settings(timeout_s=DEADLINE_S))
+        report = run_check("single.test", lab.settings(timeout_s=DEADLINE_S))
+    assert_valid_report(to_dict(report))
     assert lab.ip("mx.single.test") in watch.targets
