@@ -155,6 +155,40 @@ def test_slack_retry_of_the_same_command_starts_one_check(
     assert len(slack.requests(slack.response_path("retry"))) == 1
 
 
+def test_same_command_without_trigger_id_is_answered_not_silenced(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore, dynamo: DynamoServer
+) -> None:
+    # Without a trigger_id, who typed what where is the request's identity.
+    def again(name: str, **event_args: Any) -> dict[str, Any]:
+        url = slack.response_url(name)
+        body = command_body("example.com", response_url=url, with_trigger_id=False)
+        return post(slack_fn, body, **event_args)
+
+    first = ack_json(again("fb1"))
+    running = ack_json(again("fb2"))  # typed again while the check runs
+    retried = again("fb3", headers={"x-slack-retry-num": "1"})
+
+    assert "Checking *example.com*" in first["text"]
+    assert "moments ago: that check is running" in running["text"]
+    assert retried["statusCode"] == 200 and not retried["body"]  # Slack's own copy
+    [result] = delivered(slack, "fb1")
+    assert result.json["blocks"][0]["type"] == "header"
+    check_id = check_id_of(first)
+    answered = ack_json(again("fb4"))  # typed again once it is done: the result, with its id
+    assert answered["blocks"][0]["type"] == "header"
+    assert check_id in json.dumps(answered["blocks"])
+    invoke.wait_local(30)
+    assert [r.path for r in slack.requests()] == [slack.response_path("fb1")]
+    # The identity is held over Slack's retry horizon only, not for an hour.
+    claims = [
+        item
+        for item in dynamo.client().scan(TableName=store.table_name)["Items"]
+        if item["pk"]["S"].startswith("CLAIM#slack:") and "action" not in item["pk"]["S"]
+    ]
+    [claim] = claims
+    assert int(claim["expires_at"]["N"]) - time.time() <= 60
+
+
 @pytest.mark.parametrize(
     ("text", "explains"),
     [

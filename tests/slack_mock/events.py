@@ -31,24 +31,26 @@ def command_body(
     user_id: str = "U0001",
     channel_id: str = "C0001",
     command: str = "/bannercheck",
+    with_trigger_id: bool = True,
 ) -> str:
-    return urllib.parse.urlencode(
-        {
-            "token": "legacy-verification-token-unused",
-            "team_id": team_id,
-            "team_domain": "example-team",
-            "channel_id": channel_id,
-            "channel_name": "mail-ops",
-            "user_id": user_id,
-            "user_name": "ada",
-            "command": command,
-            "text": text,
-            "api_app_id": "A0001",
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id or f"{uuid.uuid4().int % 10**13}.1.{uuid.uuid4().hex[:16]}",
-        }
-    )
+    fields = {
+        "token": "legacy-verification-token-unused",
+        "team_id": team_id,
+        "team_domain": "example-team",
+        "channel_id": channel_id,
+        "channel_name": "mail-ops",
+        "user_id": user_id,
+        "user_name": "ada",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0001",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or f"{uuid.uuid4().int % 10**13}.1.{uuid.uuid4().hex[:16]}",
+    }
+    if not with_trigger_id:
+        del fields["trigger_id"]
+    return urllib.parse.urlencode(fields)
 
 
 def action_body(

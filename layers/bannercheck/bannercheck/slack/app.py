@@ -21,9 +21,10 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
@@ -51,9 +52,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMAND = "/bannercheck"
+RETRY_HEADER = "x-slack-retry-num"
 # A Slack retry or a double click of the same request within these windows
 # is answered without starting anything again.
 COMMAND_CLAIM_TTL_S = 3600
+# A command without a trigger_id is recognised by who typed what where, which is
+# also what a deliberate re-run looks like: held only over Slack's immediate
+# retries, and a repeat within it is answered, never met with silence.
+FALLBACK_CLAIM_TTL_S = 60
 ACTION_CLAIM_TTL_S = 60
 HISTORY_LIMIT = 10
 # The verified policy looks up one TXT record before the acknowledgement: it
@@ -159,7 +165,8 @@ class Handlers:
         log.info("check started", extra={"check_id": check_id, "domain": domain})
         return messages.to_checking(domain_unicode, check_id)
 
-    def command(self, payload: Mapping[str, Any]) -> Message | None:
+    def command(self, payload: Mapping[str, Any], *, is_retry: bool = False) -> Message | None:
+        """The acknowledgement of one slash command; None (empty) for a Slack retry."""
         try:
             command = to_command(str(payload.get("text", "")))
         except CommandError as error:
@@ -169,14 +176,19 @@ class Handlers:
             return messages.to_usage()
         if command.action is Action.CHECK:
             assert command.domain is not None and command.domain_unicode is not None
-            return self.start_check(
+            trigger_id = payload.get("trigger_id")
+            reply = self.start_check(
                 command.domain,
                 command.domain_unicode,
                 requester,
                 str(payload.get("response_url", "")),
-                "slack:" + str(payload.get("trigger_id") or _payload_hash(payload)),
-                COMMAND_CLAIM_TTL_S,
+                "slack:" + str(trigger_id or _payload_hash(payload)),
+                COMMAND_CLAIM_TTL_S if trigger_id else FALLBACK_CLAIM_TTL_S,
             )
+            if reply is None and not is_retry:
+                # Slack answered the first copy; a person asking again gets an answer.
+                return self.already_started(command.domain, command.domain_unicode)
+            return reply
         if command.action is Action.WATCHES:
             channel = _alert_channel(requester) or ""
             watches = [
@@ -198,6 +210,13 @@ class Handlers:
         if command.action is Action.WATCH:
             return self.watch(command, requester)
         return self.unwatch(command, requester)
+
+    def already_started(self, domain: str, domain_unicode: str) -> Message:
+        """The same command moments ago: its stored result, or that it is running."""
+        latest = self.store.latest(domain)
+        if latest is not None and _age_s(latest.requested_at) <= FALLBACK_CLAIM_TTL_S:
+            return messages.to_cached(latest)
+        return messages.to_already_started(domain_unicode)
 
     # --- watches -------------------------------------------------------
     def watch(self, command: Command, requester: Requester) -> Message:
@@ -296,6 +315,15 @@ class Handlers:
         }
 
 
+def _age_s(timestamp: str) -> float:
+    """Seconds since a stored ``to_timestamp()`` value (infinite when unreadable)."""
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - then).total_seconds()
+
+
 def _payload_hash(payload: Mapping[str, Any]) -> str:
     parts = [str(payload.get(k, "")) for k in ("team_id", "user_id", "channel_id", "text")]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
@@ -326,9 +354,9 @@ def make_app(
     )
 
     @app.command(COMMAND)
-    def on_command(ack: Ack, command: dict[str, Any]) -> None:
+    def on_command(ack: Ack, command: dict[str, Any], request: BoltRequest) -> None:
         try:
-            reply = handlers.command(command)
+            reply = handlers.command(command, is_retry=bool(request.headers.get(RETRY_HEADER)))
         except Exception:
             # The boundary: the user gets a sentence, not Slack's "dispatch_failed".
             log.exception("slash command failed")

@@ -65,6 +65,14 @@ def to_bad_input(explanation: str) -> Message:
     )
 
 
+def to_already_started(domain_unicode: str) -> Message:
+    return to_ephemeral(
+        f":hourglass_flowing_sand: You asked to check *{to_escaped(domain_unicode)}* moments "
+        "ago: that check is running and its result will appear in this conversation.",
+        "To start another check, run the command again in a minute.",
+    )
+
+
 def to_not_started(domain: str, check_id: str) -> Message:
     return to_ephemeral(
         f":boom: The check of *{to_escaped(domain)}* could not be started. "
