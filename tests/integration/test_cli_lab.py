@@ -65,6 +65,23 @@ def test_several_domains_give_a_json_list_and_the_worst_status(lab: Any) -> None
     assert result.returncode == 1
 
 
+def test_a_repeated_domain_is_checked_once_and_still_gives_a_list(lab: Any) -> None:
+    """Several DOMAIN arguments give a JSON list, even when they name one domain."""
+    result = _cli(lab, "--json", "nullmx.test", "NullMX.test.")
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert isinstance(reports, list)
+    assert [r["domain"] for r in reports] == ["nullmx.test"]
+    assert_valid_report(reports[0])
+
+
+def test_one_domain_gives_one_json_object(lab: Any) -> None:
+    result = _cli(lab, "--json", "nullmx.test")
+    report = json.loads(result.stdout)
+    assert isinstance(report, dict)
+    assert_valid_report(report)
+
+
 def test_human_output_without_colour_when_piped(lab: Any) -> None:
     result = _cli(lab, "version.test")
     assert "\033[" not in result.stdout

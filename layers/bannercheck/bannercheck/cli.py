@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -30,9 +31,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    # float() also reads "inf" and "nan": neither is a deadline.
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+        # 0 would check nothing and still exit 0, as if every domain passed.
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
 
@@ -64,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--port", type=int, default=25, help=argparse.SUPPRESS)
     check.add_argument("--ca-file", help="extra trusted CA certificates (PEM), for labs")
     check.add_argument(
-        "--concurrency", type=int, default=32, help="domains checked at once (default 32)"
+        "--concurrency", type=_positive_int, default=32, help="domains checked at once (default 32)"
     )
     return parser
 
@@ -93,7 +109,9 @@ async def _run(domains: list[Domain], settings: Settings, args: argparse.Namespa
     tty = sys.stdout.isatty()
     colour = tty and not os.environ.get("NO_COLOR")
     verdicts: list[Verdict] = []
-    many = len(domains) > 1
+    # The shape follows what was asked, not what is left after removing
+    # duplicates: several DOMAIN arguments always give a list.
+    many = len(args.domains) > 1
     if args.json and many:
         sys.stdout.write("[\n")
     async for report in check_domains(domains, settings, max_domains=args.concurrency):
