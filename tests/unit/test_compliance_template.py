@@ -118,6 +118,11 @@ def test_only_the_probe_reaches_smtp() -> None:
 
 
 # --- least privilege ----------------------------------------------------------------------
+def _env(fn: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = fn["Properties"].get("Environment", {}).get("Variables", {})
+    return variables
+
+
 def _policies(fn: dict[str, Any]) -> list[Any]:
     policies = fn["Properties"].get("Policies") or []
     return policies if isinstance(policies, list) else [policies]
@@ -159,6 +164,13 @@ def test_each_function_gets_what_it_needs_and_no_more() -> None:
     assert holders == {"ProbeFunction"}
     assert {n for n in functions() if (secrets, "SlackSigningSecret") in _grants(n)} == {
         "SlackFunction"
+    }
+    # The verification key: every function that decides who may check what, the
+    # dispatcher included (it judges each watch again under Policy=verified).
+    assert {n for n in functions() if (secrets, "VerificationSecret") in _grants(n)} == {
+        "ApiFunction",
+        "SlackFunction",
+        "DispatchFunction",
     }
     invokers = {n for n in functions() if any(k == invoke for k, _ in _grants(n))}
     assert invokers <= {"ApiFunction", "SlackFunction"}
@@ -202,15 +214,23 @@ def test_policy_settings_reach_the_deciding_functions() -> None:
     assert shared["BANNERCHECK_POLICY"] == {"Ref": "Policy"}
     assert shared["BANNERCHECK_OPT_OUT"] == {"Ref": "OptOutDomains"}
     assert shared["BANNERCHECK_REPEAT_INTERVAL"] == {"Ref": "RepeatIntervalSeconds"}
-    # The verification secret goes only where requests are decided.
-    holders = {
-        n
-        for n, fn in functions().items()
-        if "BANNERCHECK_VERIFY_SECRET"
-        in fn["Properties"].get("Environment", {}).get("Variables", {})
+    # The verification secret lives in Secrets Manager; the functions that decide
+    # requests (and the dispatcher, which decides watches) get only its name.
+    holders = {n: _env(fn).get("BANNERCHECK_VERIFY_SECRET_NAME") for n, fn in functions().items()}
+    assert {n for n, v in holders.items() if v is not None} == {
+        "ApiFunction",
+        "SlackFunction",
+        "DispatchFunction",
     }
-    assert holders == {"ApiFunction", "SlackFunction"}
+    assert {_ref_name(v) for v in holders.values() if v is not None} == {"VerificationSecret"}
+    assert not any("BANNERCHECK_VERIFY_SECRET" in _env(fn) for fn in functions().values())
     assert "BANNERCHECK_VERIFY_SECRET" not in shared
-    assert template()["Parameters"]["VerifySecret"].get("NoEcho") is True
+    assert "BANNERCHECK_VERIFY_SECRET_NAME" not in shared  # not the probe's
+    secret = resources()["VerificationSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    # Generated, not typed in: it is only an HMAC key, and a parameter would show it.
+    assert "SecretString" not in secret["Properties"]
+    assert int(secret["Properties"]["GenerateSecretString"]["PasswordLength"]) >= 32
+    assert not any("secret" in p.lower() for p in template()["Parameters"])
     api_env = functions()["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert api_env["BANNERCHECK_ADMIN_KEY_IDS"] == {"Ref": "AdminApiKeyIds"}

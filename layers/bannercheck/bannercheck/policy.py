@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from bannercheck.audit import Action, AuditTrail
@@ -86,6 +86,8 @@ class PolicyConfig:
     allowlists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     opt_out: tuple[str, ...] = ()
     verify_secret: str = field(default="", repr=False)  # never printed or logged
+    # In AWS: the Secrets Manager secret holding verify_secret, fetched when needed.
+    verify_secret_name: str = ""
     contact: str = "the administrator of this bannercheck deployment"
 
 
@@ -118,7 +120,10 @@ def _entries(text: str, setting: str) -> tuple[str, ...]:
 
 def policy_from_env(environ: Mapping[str, str] | None = None) -> PolicyConfig:
     """``BANNERCHECK_POLICY``, ``_ALLOWLIST``, ``_ALLOWLISTS`` (JSON), ``_OPT_OUT``,
-    ``_VERIFY_SECRET``, ``_POLICY_CONTACT``."""
+    ``_VERIFY_SECRET_NAME`` (or, locally, ``_VERIFY_SECRET``), ``_POLICY_CONTACT``.
+
+    The ``verified`` mode fetches its secret here (cached), so a deployment missing
+    it fails on the first request instead of refusing everyone."""
     env = os.environ if environ is None else environ
     raw_mode = (env.get("BANNERCHECK_POLICY") or "open").strip().lower()
     try:
@@ -148,11 +153,26 @@ def policy_from_env(environ: Mapping[str, str] | None = None) -> PolicyConfig:
         allowlists=scoped,
         opt_out=_entries(env.get("BANNERCHECK_OPT_OUT", ""), "BANNERCHECK_OPT_OUT"),
         verify_secret=env.get("BANNERCHECK_VERIFY_SECRET", ""),
+        verify_secret_name=env.get("BANNERCHECK_VERIFY_SECRET_NAME", ""),
         contact=env.get("BANNERCHECK_POLICY_CONTACT") or PolicyConfig.contact,
     )
-    if mode is PolicyMode.VERIFIED and not config.verify_secret:
-        raise PolicyConfigError("BANNERCHECK_POLICY=verified needs BANNERCHECK_VERIFY_SECRET")
+    if mode is PolicyMode.VERIFIED:
+        config = with_verify_secret(config)
+        if not config.verify_secret:
+            raise PolicyConfigError(
+                "BANNERCHECK_POLICY=verified needs BANNERCHECK_VERIFY_SECRET_NAME "
+                "(a Secrets Manager secret) or, locally, BANNERCHECK_VERIFY_SECRET"
+            )
     return config
+
+
+def with_verify_secret(config: PolicyConfig) -> PolicyConfig:
+    """``config`` holding its verification secret, fetched by name when only that is set."""
+    if config.verify_secret or not config.verify_secret_name:
+        return config
+    from bannercheck.secret import fetch_secret  # lazy: boto3 only when a secret is needed
+
+    return replace(config, verify_secret=fetch_secret(config.verify_secret_name))
 
 
 def to_scope(requester: Requester) -> str | None:
@@ -366,7 +386,8 @@ def verify_instructions(
     domain: str, requester: Requester, *, store: CheckStore, config: PolicyConfig | None = None
 ) -> Decision:
     """What to publish to verify ``domain`` (``/bannercheck verify``, the API); recorded."""
-    config = config if config is not None else policy_from_env()
+    # Outside the verified mode the secret is fetched only here, when asked for.
+    config = with_verify_secret(config if config is not None else policy_from_env())
     decision = to_verification_instructions(domain, requester, config)
     AuditTrail(store).record(
         requester,

@@ -14,11 +14,13 @@ import secrets as random_secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from bannercheck.secret import SECRET_MAX_AGE_S as SECRET_MAX_AGE_S  # the cache age, for callers
+from bannercheck.secret import fetch_secret
+
 DEFAULT_API_URL = "https://slack.com/api/"
 # The local stack (BANNERCHECK_LOCAL=1) and `make slack` share a signing secret
 # kept here, so signatures are verified locally too.
 LOCAL_SECRET_FILE = Path(__file__).resolve().parents[4] / ".local" / "slack-signing-secret"
-SECRET_MAX_AGE_S = 300
 
 
 class SlackConfigError(RuntimeError):
@@ -34,13 +36,7 @@ def _secret(env: Mapping[str, str], direct: str, by_name: str) -> str:
         if direct == "SLACK_SIGNING_SECRET" and env.get("BANNERCHECK_LOCAL") == "1":
             return local_signing_secret()
         raise SlackConfigError(f"set {direct} or {by_name}")
-    # Lazy: Powertools Parameters imports boto3, too slow for the handler's import.
-    from aws_lambda_powertools.utilities import parameters
-
-    secret = parameters.get_secret(name, max_age=SECRET_MAX_AGE_S)
-    if isinstance(secret, bytes):
-        secret = secret.decode()
-    return str(secret).strip()
+    return fetch_secret(name)
 
 
 def signing_secret(environ: Mapping[str, str] | None = None) -> str:
