@@ -112,6 +112,30 @@ def test_repeat_within_the_interval_is_answered_from_the_store(api: Client) -> N
     assert (first.status, again.status) == (201, 200)
     assert again.body["check_id"] == first.body["check_id"]
     assert len(api.call("GET", "/checks/single.test").body["history"]) == 1
+    # Said in so many words, not only by the status: a stored result, and how old.
+    assert first.headers["X-Bannercheck-Cached"] == "false" and "Age" not in first.headers
+    assert again.headers["X-Bannercheck-Cached"] == "true"
+    assert 0 <= int(again.headers["Age"]) < 60
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+def test_repeat_while_another_check_runs_gets_the_stored_result(
+    api: Client, stack_env: DynamoServer
+) -> None:
+    import os
+
+    first = api.call("POST", "/checks", {"domain": "single.test"})
+    assert first.status == 201, first
+    # Another API instance is answering a repeat of its own at this moment.
+    store = CheckStore(os.environ["TABLE_NAME"], client=stack_env.client())
+    assert store.claim("inflight#single.test", ttl_s=60)
+    try:
+        again = api.call("POST", "/checks", {"domain": "single.test"})
+    finally:
+        store.release("inflight#single.test")
+    assert again.status == 200, again
+    assert again.body["check_id"] == first.body["check_id"]
+    assert again.headers["X-Bannercheck-Cached"] == "true"
 
 
 def test_history_paginates_newest_first(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,9 +2,10 @@
 
 The stack is the real one on loopback (LocalGateway -> API function -> probe against the
 lab -> moto or dynalite). Every answer must be 201 (checked and stored), 200 (the same
-domain was checked moments ago: the stored result, nothing new stored) or 429 (rate
-limited, including "the domain is being checked right now": nothing stored); latency
-stays within the check deadline; stored checks equal the 201 answers, one for one.
+domain was checked moments ago: the stored result, marked ``X-Bannercheck-Cached: true``,
+nothing new stored) or 429 (rate limited, including "the domain is being checked right
+now": nothing stored); latency stays within the check deadline plus ``SLACK_S``; stored
+checks equal the 201 answers, one for one.
 
 ``BANNERCHECK_LOAD_SECONDS`` (default 10) and ``BANNERCHECK_LOAD_CLIENTS`` (default 50)
 size the run; the README reports a 30 s run.
@@ -34,6 +35,10 @@ pytestmark = pytest.mark.integration
 SECONDS = float(os.environ.get("BANNERCHECK_LOAD_SECONDS") or 10)
 CLIENTS = int(os.environ.get("BANNERCHECK_LOAD_CLIENTS") or 50)
 CHECK_TIMEOUT_S = 10.0  # BANNERCHECK_TIMEOUT of the stack (tests/functional/conftest.py)
+# What an answer may take beyond the check's deadline: the admission's table reads and
+# writes before the probe, storing the report after it, and the HTTP round trip, all
+# on a 2-core machine shared with the lab, DynamoDB and the 50 clients.
+SLACK_S = 2.0
 # Lab domains that answer quickly, good and bad alike.
 DOMAINS = (
     "good.test",
@@ -59,6 +64,7 @@ class Answer:
     latency_s: float
     check_id: str | None
     domain: str
+    cached: str | None  # the X-Bannercheck-Cached header
 
 
 @pytest.fixture
@@ -96,7 +102,8 @@ def _client(url: str, key: str, worker: int, until: float, out: list[Answer]) ->
             raw = response.read()
             latency = time.monotonic() - started
             data = json.loads(raw) if raw else {}
-            out.append(Answer(response.status, latency, data.get("check_id"), domain))
+            cached = response.getheader("X-Bannercheck-Cached")
+            out.append(Answer(response.status, latency, data.get("check_id"), domain, cached))
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
@@ -141,7 +148,7 @@ def test_concurrent_posts_get_documented_answers_and_each_201_is_stored(
     assert answers
     assert set(statuses) <= {200, 201, 429}, statuses
     assert statuses[201] >= 1
-    assert latencies[-1] <= CHECK_TIMEOUT_S + 5
+    assert latencies[-1] <= CHECK_TIMEOUT_S + SLACK_S
     created = [a for a in answers if a.status == 201]
     assert len({a.check_id for a in created}) == len(created)
     # One stored check per 201, none for the rest.
@@ -156,7 +163,9 @@ def test_concurrent_posts_get_documented_answers_and_each_201_is_stored(
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     stored = {i["check_id"]["S"] for i in items if i.get("kind", {}).get("S") == "check"}
     assert stored == {a.check_id for a in created}
-    # A 200 is a stored check of the same domain.
+    # A 200 is a stored check of the same domain, and says so; a 201 is not cached.
     for answer in answers:
         if answer.status == 200:
-            assert answer.check_id in stored
+            assert answer.check_id in stored and answer.cached == "true", answer
+        elif answer.status == 201:
+            assert answer.cached == "false", answer

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -42,6 +43,7 @@ from bannercheck.probe_job import (
     admit_watch,
     request_check,
 )
+from bannercheck.ratelimit import to_age_s
 from bannercheck.settings import settings_from_env
 from bannercheck.store import (
     MAX_PAGE,
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 MAX_BODY_BYTES = 4096
 NEXT_SINCE_HEADER = "X-Audit-Next-Since"  # set when an audit export was capped
+CACHED_HEADER = "X-Bannercheck-Cached"  # "true": a stored result, not probed for this request
 _admit: Admit = admit_by_policy
 
 app = APIGatewayRestResolver()
@@ -181,9 +184,16 @@ def create_check() -> Response:
         domain, _requester(), store=_store(), settings=settings_from_env(), admit=_admit
     )
     report = result.report
-    location = _check_href(report["domain"], report["check_id"])
-    # A check of the same domain moments ago is answered from the store (200).
-    return _json(200 if result.cached else 201, report, {"Location": location})
+    headers = {
+        "Location": _check_href(report["domain"], report["check_id"]),
+        CACHED_HEADER: "true" if result.cached else "false",
+    }
+    if result.cached:
+        # A check of the same domain moments ago is answered from the store (200);
+        # Age (RFC 9111) says how old that answer is, in seconds.
+        age = to_age_s(report["checked_at"])
+        headers["Age"] = str(max(0, int(age)) if math.isfinite(age) else 0)
+    return _json(200 if result.cached else 201, report, headers)
 
 
 @app.get("/checks/<domain>")

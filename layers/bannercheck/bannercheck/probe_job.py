@@ -3,8 +3,9 @@
 Two entry points share this module:
 
 - :func:`request_check` is what the API's ``POST /checks`` calls: it decides
-  whether the check may run (the admission hook: policy, rate limits), keeps two
-  concurrent checks of one domain apart, and runs it through the probe function.
+  whether the check may run (the admission hook: policy, rate limits), answers a
+  repeat from the store, keeps two concurrent probes of one domain apart, and runs
+  the check through the probe function.
 - :func:`run_payload` is what the probe function runs for each payload (direct
   invoke or SQS message): run the check, store it *before* handing it off,
   then deliver it to whoever asked (Slack ``response_url``/channel, watch alerts).
@@ -184,24 +185,51 @@ def request_check(
 
     Raises an AdmissionError subclass when the check is not run.
     """
-    # Two simultaneous checks of one domain would hit its servers twice for nothing;
-    # checked before admission so a refused attempt costs the requester no quota.
-    inflight = f"inflight#{domain.ascii}"
-    if not store.claim(inflight, ttl_s=int(settings.timeout_s) + 5):
-        from bannercheck.policy import record_in_progress  # every refusal is audited
-
-        record_in_progress(domain.ascii, requester, store=store)
-        raise CheckInProgressError(
-            f"a check of {domain.ascii} is already running; retry shortly", retry_after_s=5
-        )
+    # A fresh stored result is answered without probing, so it needs no in-flight
+    # claim: repeats arriving together all get it rather than colliding on the claim
+    # (the admission still judges the policy and records the cached answer).
+    recent = _is_recent(domain, store)
+    claimed = False if recent else _claim_inflight(domain, requester, store, settings)
     try:
         admission = admit(domain, requester, store, settings)
         if admission.cached is not None:
             return CheckResult(report=to_dict(admission.cached.report), cached=True)
+        if not claimed:  # the stored result aged out between the two reads
+            claimed = _claim_inflight(domain, requester, store, settings)
         payload = to_payload(domain, requester, check_id=admission.check_id or None)
         return CheckResult(report=run_probe(payload), cached=False)
     finally:
-        store.release(inflight)
+        if claimed:
+            store.release(_inflight_key(domain))
+
+
+def _inflight_key(domain: Domain) -> str:
+    return f"inflight#{domain.ascii}"
+
+
+def _is_recent(domain: Domain, store: CheckStore) -> bool:
+    """Whether the domain has a stored check within the repeat interval (one read)."""
+    from bannercheck.ratelimit import RateLimiter, limits_from_env
+
+    return RateLimiter(store, limits_from_env()).recent(domain.ascii) is not None
+
+
+def _claim_inflight(
+    domain: Domain, requester: Requester, store: CheckStore, settings: Settings
+) -> bool:
+    """Keep two simultaneous probes of one domain apart; raises CheckInProgressError.
+
+    Taken before the admission counts the request, so that a refused attempt costs
+    the requester no quota.
+    """
+    if store.claim(_inflight_key(domain), ttl_s=int(settings.timeout_s) + 5):
+        return True
+    from bannercheck.policy import record_in_progress  # every refusal is audited
+
+    record_in_progress(domain.ascii, requester, store=store)
+    raise CheckInProgressError(
+        f"a check of {domain.ascii} is already running; retry shortly", retry_after_s=5
+    )
 
 
 class TableAddressLease:

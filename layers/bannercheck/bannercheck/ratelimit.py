@@ -88,7 +88,14 @@ def to_requester_keys(requester: Requester, limits: RateLimits) -> tuple[tuple[s
     return ((f"{requester.source.value}:{requester.principal}", limits.per_other),)
 
 
-def _age_s(checked_at: str, now: float) -> float:
+def to_age_s(checked_at: str, now: float | None = None) -> float:
+    """Seconds since ``checked_at`` (ISO 8601, UTC when unzoned); inf when unreadable.
+
+    >>> to_age_s("2026-12-01T00:00:00.000Z", now=1796083230.5)
+    30.5
+    """
+    if now is None:
+        now = time.time()
     try:
         t = datetime.fromisoformat(checked_at.replace("Z", "+00:00"))
     except ValueError:
@@ -112,7 +119,7 @@ class RateLimiter:
         latest = self.store.latest(domain)
         if latest is None:
             return None
-        age = _age_s(latest.report.checked_at, now if now is not None else time.time())
+        age = to_age_s(latest.report.checked_at, now)
         return latest if age < self.limits.repeat_interval_s else None
 
     def take(self, key: str, limit: int, now: float | None = None) -> int:
