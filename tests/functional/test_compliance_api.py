@@ -153,6 +153,18 @@ def test_erasure_deletes_the_checks_and_is_recorded(api: Api) -> None:
     ]
 
 
+def test_removing_a_watch_is_recorded(api: Api) -> None:
+    assert api.call("PUT", "/watches/single.test", {}).status == 201
+    assert api.call("DELETE", "/watches/single.test").status == 204
+    assert api.call("DELETE", "/watches/single.test").status == 404
+    trail = api.call("GET", "/audit").json["records"]
+    removals = [r for r in trail if r["action"] == "unwatch"]
+    assert [(r["domain"], r["source"], r["api_key_id"], r["decision"]) for r in removals] == [
+        ("single.test", "api", KEY_ID, "unwatched"),
+        ("single.test", "api", KEY_ID, "not_watched"),
+    ]
+
+
 def test_a_watched_domain_that_opts_out_is_no_longer_checked(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bannercheck.audit import Action, AuditTrail, erase_domain, to_csv, to_json, to_range
+from bannercheck.audit import (
+    Action,
+    AuditTrail,
+    erase_domain,
+    remove_watch,
+    to_csv,
+    to_json,
+    to_range,
+)
 from bannercheck.store import CheckStore, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import DynamoServer, dynamo, table  # noqa: F401
@@ -116,6 +124,19 @@ def test_erase_domain_deletes_checks_and_records_it(store: CheckStore) -> None:
         ("erase", "gone.test", "5 stored items deleted")
     ]
     assert erase_domain(store, "gone.test", API) == 0
+
+
+def test_removing_a_watch_is_recorded_with_who_asked(store: CheckStore) -> None:
+    store.put_watch(Watch(domain="watched.test"))
+    assert remove_watch(store, "watched.test", SLACK)
+    assert store.get_watch("watched.test") is None
+    assert not remove_watch(store, "watched.test", API)  # nothing left to remove
+    now = datetime.now(UTC)
+    trail = AuditTrail(store).records(now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert [(r.action, r.domain, r.source, r.principal, r.allowed, r.decision) for r in trail] == [
+        ("unwatch", "watched.test", "slack", "T1:U1", True, "unwatched"),
+        ("unwatch", "watched.test", "api", "key-1", True, "not_watched"),
+    ]
 
 
 # --- admin helpers (pure) -------------------------------------------------------------------

@@ -279,7 +279,7 @@ def put_watch(domain: str) -> Response:
 @app.delete("/watches/<domain>")
 def delete_watch(domain: str) -> Response:
     target = _domain(domain)
-    if not _store().delete_watch(target.ascii):
+    if not audit.remove_watch(_store(), target.ascii, _requester()):
         raise ApiError(404, "not_found", f"{target.ascii} is not watched")
     return Response(status_code=204, content_type=JSON, body="")
 

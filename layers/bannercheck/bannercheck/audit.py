@@ -36,6 +36,7 @@ MAX_EXPORT_RECORDS = 10_000
 class Action(str, Enum):
     CHECK = "check"
     WATCH = "watch"
+    UNWATCH = "unwatch"  # a watch removed (or asked to be, when there was none)
     VERIFY = "verify"  # asked what to publish
     ERASE = "erase"
     EXPORT = "export"  # an admin read the trail
@@ -237,6 +238,23 @@ def erase_domain(store: CheckStore, domain: str, requester: Requester) -> int:
         detail=f"{deleted} stored items deleted",
     )
     return deleted
+
+
+def remove_watch(store: CheckStore, domain: str, requester: Requester) -> bool:
+    """Stop watching ``domain`` and record who asked (API ``DELETE /watches``, Slack).
+
+    Returns whether there was a watch; the record's decision is ``unwatched`` or
+    ``not_watched``, so a removal is on the trail like the watch's creation.
+    """
+    removed = store.delete_watch(domain)
+    AuditTrail(store).record(
+        requester,
+        domain,
+        action=Action.UNWATCH,
+        allowed=True,
+        decision="unwatched" if removed else "not_watched",
+    )
+    return removed
 
 
 # --- what the admin endpoints need (GET /audit, DELETE /checks/{domain}) --------------
