@@ -6,6 +6,7 @@ the verdict. Every report produced is validated against the published schema.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -92,6 +93,7 @@ CASES = [
     ("hugeline.test", {"SMTP_PROTOCOL_ERROR"}, None),
     ("nul.test", {"BANNER_NON_ASCII"}, None),
     ("neverclose.test", {"BANNER_OK", "TLS_OK"}, Verdict.PASS),
+    ("paced.test", {"BANNER_MULTILINE", "BANNER_OK", "TLS_OK"}, None),
 ]
 
 
@@ -219,3 +221,34 @@ def test_server_that_never_closes_is_judged_on_what_it_said(lab: Any) -> None:
     sent = [t.text for t in session.transcript if t.direction.value == "C"]
     assert sent[-1] == "QUIT"
     assert session.transcript[-1].text == "closed"  # we closed it ourselves
+
+
+def test_probe_waits_for_the_whole_paced_greeting(lab: Any) -> None:
+    """paced.test sends its three greeting lines 0.25 s apart and notes whether the
+    client sent anything before the final one (RFC 5321 §4.3.1: it must not)."""
+    ip = lab.ip("mx.paced.test")
+    before = len(lab.early_talkers(ip))
+    report = _check(lab, "paced.test")
+    (session,) = report.sessions()
+    assert session.status is StepStatus.OK, session.error
+    assert session.greeting is not None and len(session.greeting.lines) == 3
+    assert lab.early_talkers(ip)[before:] == [False]
+    received = [t for t in session.transcript if t.direction.value == "S"]
+    first_sent = next(t for t in session.transcript if t.direction.value == "C")
+    assert first_sent.text.startswith("EHLO ")
+    assert first_sent.t_ms >= received[2].t_ms  # after the final greeting line
+
+
+def test_the_paced_peer_notices_a_client_that_talks_early(lab: Any) -> None:
+    """Control: a client that sends EHLO at once is recorded as early."""
+    ip = lab.ip("mx.paced.test")
+    before = len(lab.early_talkers(ip))
+    with socket.create_connection((ip, 25), timeout=5) as sock:
+        sock.sendall(b"EHLO early.bannercheck.test\r\n")
+        received = b""
+        while b"\r\n220 " not in received:
+            chunk = sock.recv(4096)
+            assert chunk, received
+            received += chunk
+        sock.sendall(b"QUIT\r\n")
+    assert lab.early_talkers(ip)[before:] == [True]

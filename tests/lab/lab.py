@@ -187,6 +187,18 @@ class Lab:
             return self.postfix.connections()[ip]
         raise KeyError(f"no lab SMTP server on {ip}")
 
+    def take_peak(self, ip: str) -> int:
+        """Most sessions the scripted peer on ``ip`` had open at once since the last call."""
+        if self.peers is None or not self.peers.serves(ip):
+            raise KeyError(f"no scripted peer on {ip}")
+        return self.peers.take_peak(ip)
+
+    def early_talkers(self, ip: str) -> list[bool]:
+        """Per paced greeting (paced.test) sent from ``ip``: did the client talk early?"""
+        if self.peers is None or not self.peers.serves(ip):
+            raise KeyError(f"no scripted peer on {ip}")
+        return self.peers.early_talkers(ip)
+
     def settings(self, **changes: Any) -> Settings:
         """bannercheck Settings pointed at the lab, with short timeouts; override any field."""
         from bannercheck.settings import Settings

@@ -15,7 +15,7 @@ import ssl
 import struct
 import threading
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,14 @@ class _Session:
         tls: ssl.SSLContext | None,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        note_early: Callable[[bool], None] = lambda early: None,
     ) -> None:
         self.peer = peer
         self.tls = tls
         self.reader = reader
         self.writer = writer
         self.in_tls = False
+        self.note_early = note_early  # PACED_GREETING: did the client speak too soon?
 
     async def run(self) -> None:
         mode = self.peer.mode
@@ -59,6 +61,9 @@ class _Session:
             return
         if mode is Mode.ENDLESS:
             await self._endless()
+            return
+        if mode is Mode.PACED_GREETING:
+            await self._commands(await self._paced_greeting())
             return
         if mode is Mode.TARPIT:
             for byte in self.peer.greeting:
@@ -73,6 +78,26 @@ class _Session:
         if mode is Mode.NO_READ:
             await asyncio.Event().wait()  # until the lab stops
         await self._commands()
+
+    async def _paced_greeting(self) -> bytes:
+        """The greeting one line at a time; returns what the client sent meanwhile.
+
+        RFC 5321 §4.3.1: the client waits for the whole greeting. A read of one
+        byte runs during the pauses: if it finished before the final line was sent,
+        the client spoke (or hung up) too early. The byte is handed back to the
+        command loop, so nothing the client said is lost.
+        """
+        first = asyncio.ensure_future(self.reader.read(1))
+        *head, last = self.peer.greeting.splitlines(keepends=True)
+        try:
+            for line in head:
+                await self._send(line)
+                await asyncio.sleep(self.peer.delay_s)
+            self.note_early(first.done())
+            await self._send(last)
+            return await first
+        finally:
+            first.cancel()
 
     async def _send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -101,11 +126,13 @@ class _Session:
             lines.append("250 STARTTLS")
         return [*lines, "250 ENHANCEDSTATUSCODES", "250 8BITMIME"]
 
-    async def _commands(self) -> None:
+    async def _commands(self, pending: bytes = b"") -> None:
+        """The command loop; ``pending`` is the start of the first line, already read."""
         mode = self.peer.mode
         while True:
             try:
-                raw = await self.reader.readuntil(b"\n")
+                raw = pending + await self.reader.readuntil(b"\n")
+                pending = b""
             except asyncio.IncompleteReadError:
                 return
             except asyncio.LimitOverrunError:
@@ -176,6 +203,9 @@ class PeerServers:
         self.spec = spec
         self._contexts = {peer.ip: self._context_for(peer, ca) for peer in spec.peers}
         self._counts: Counter[str] = Counter()
+        self._active: Counter[str] = Counter()  # sessions open right now
+        self._peaks: Counter[str] = Counter()  # most open at once since the last take_peak
+        self._early: dict[str, list[bool]] = {}  # PACED_GREETING: per session, early or not
         self._counts_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -203,6 +233,18 @@ class PeerServers:
     def connections(self, ip: str) -> int:
         with self._counts_lock:
             return self._counts[ip]
+
+    def take_peak(self, ip: str) -> int:
+        """The most sessions ``ip`` had open at once since the last call (then restarts)."""
+        with self._counts_lock:
+            peak = self._peaks[ip]
+            self._peaks[ip] = self._active[ip]
+            return peak
+
+    def early_talkers(self, ip: str) -> list[bool]:
+        """For each paced greeting ``ip`` sent: did the client send anything before its end?"""
+        with self._counts_lock:
+            return list(self._early.get(ip, ()))
 
     def serves(self, ip: str) -> bool:
         return ip in self._contexts
@@ -263,15 +305,25 @@ class PeerServers:
         self, peer: PeerSpec, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._track()
+        ip = peer.ip
         with self._counts_lock:
-            self._counts[peer.ip] += 1
-        session = _Session(peer, self._contexts[peer.ip], reader, writer)
+            self._counts[ip] += 1
+            self._active[ip] += 1
+            self._peaks[ip] = max(self._peaks[ip], self._active[ip])
+
+        def note_early(early: bool) -> None:
+            with self._counts_lock:
+                self._early.setdefault(ip, []).append(early)
+
+        session = _Session(peer, self._contexts[ip], reader, writer, note_early)
         try:
             await session.run()
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
             pass  # the client went away or broke TLS: its business, not the peer's
         finally:
             writer.close()
+            with self._counts_lock:
+                self._active[ip] -= 1
 
     async def _hold_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()

@@ -61,6 +61,8 @@ class Mode(str, Enum):
     ENDLESS = "endless"  # "220-" continuation lines forever
     RESET_IN_EHLO = "reset_in_ehlo"  # first EHLO line, then TCP RST
     NO_READ = "no_read"  # greets, then never reads a byte
+    PACED_GREETING = "paced_greeting"  # multi-line greeting, delay_s between lines; notes
+    # whether the client sent anything before the final line (lab.early_talkers)
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,15 @@ class _Builder:
         host = f"mx.{domain}"
         self.mx(domain, 10, host)
         return self.peer(host, **options)  # type: ignore[arg-type]
+
+
+# Pause between the lines of paced.test's greeting: long enough that a client that
+# does not wait for the final line would speak in it, short enough for every test run.
+PACED_LINE_S = 0.25
+# Domains whose MX hosts (different names) all have the one address of one peer.
+SHARED_MX_DOMAINS = ("shared1.test", "shared2.test", "shared3.test")
+# That peer greets after this pause, so overlapping sessions would overlap for real.
+SHARED_GREETING_DELAY_S = 0.2
 
 
 def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: float = 1.0) -> LabSpec:
@@ -328,6 +339,22 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
             "220 Be nice",
         ),
     )
+    b.domain(
+        "paced.test",
+        f"Three-line 220- greeting, {PACED_LINE_S} s between lines; notes early talkers",
+        "BANNER_MULTILINE",
+        *ok,
+    )
+    b.mx_peer(
+        "paced.test",
+        greeting=_greeting(
+            "220-mx.paced.test ESMTP lab peer",
+            "220-This greeting takes its time",
+            "220 Now you may speak",
+        ),
+        mode=Mode.PACED_GREETING,
+        delay_s=PACED_LINE_S,
+    )
     b.domain("slow.test", f"Greets after {slow_greeting_s} s", "BANNER_SLOW")
     b.mx_peer("slow.test", delay_s=slow_greeting_s)
     b.domain("silent.test", "Accepts, never greets, keeps the socket open", "SMTP_NO_BANNER")
@@ -409,6 +436,16 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
         host = f"mx{i}.halfsilent.test"
         b.mx("halfsilent.test", i * 10, host)
         b.peer(host, mode=Mode.NORMAL if i <= 2 else Mode.SILENT)
+
+    shared_ip = b.peer(
+        "mx.shared.test",
+        delay_s=SHARED_GREETING_DELAY_S,
+        greeting=_greeting("220 mx.shared.test ESMTP"),
+    )
+    for domain in SHARED_MX_DOMAINS:
+        b.domain(domain, f"MX mx.{domain} has the address of mx.shared.test (one peer)")
+        b.mx(domain, 10, f"mx.{domain}")
+        b.add(f"mx.{domain}", "A", shared_ip)
 
     # --- addresses the deployed guard must never contact (compliance) ----------
     b.domain(
