@@ -6,15 +6,18 @@ the verdict. Every report produced is validated against the published schema.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from typing import Any
 
 import pytest
 from bannercheck.codec import to_dict, to_report
 from bannercheck.model import Report, Severity, Step, StepStatus, Verdict
-from bannercheck.scan import run_check
+from bannercheck.scan import check_domains, run_check
 from bannercheck.settings import Settings
 
+from tests.lab.spec import SHARED_MX_DOMAINS
 from tests.reportcheck import assert_valid_report
 
 pytestmark = pytest.mark.integration
@@ -252,3 +255,43 @@ def test_the_paced_peer_notices_a_client_that_talks_early(lab: Any) -> None:
             received += chunk
         sock.sendall(b"QUIT\r\n")
     assert lab.early_talkers(ip)[before:] == [True]
+
+
+def test_domains_sharing_an_mx_address_get_one_session_at_a_time(lab: Any) -> None:
+    """Three domains whose MX names all have one address, checked together in one
+    process: the peer behind it never has more than one session open."""
+    ip = lab.ip("mx.shared.test")
+    assert {h for d in SHARED_MX_DOMAINS for h in lab.addresses(f"mx.{d}")} == {ip}
+    lab.take_peak(ip)  # start counting now
+    before = lab.connections(ip)
+
+    async def check_all() -> list[Report]:
+        return [r async for r in check_domains(SHARED_MX_DOMAINS, _settings(lab))]
+
+    reports = asyncio.run(check_all())
+    assert sorted(r.domain for r in reports) == sorted(SHARED_MX_DOMAINS)
+    for report in reports:
+        assert_valid_report(to_dict(report))
+        (session,) = report.sessions()
+        assert session.status is StepStatus.OK, session.error
+    assert lab.connections(ip) == before + len(SHARED_MX_DOMAINS)
+    assert lab.take_peak(ip) == 1
+
+
+def test_the_shared_peer_counts_overlapping_sessions(lab: Any) -> None:
+    """Control: two clients connected at once make a peak of two."""
+    ip = lab.ip("mx.shared.test")
+    lab.take_peak(ip)
+    opened = threading.Barrier(2)
+
+    def client() -> None:
+        with socket.create_connection((ip, 25), timeout=5) as sock:
+            opened.wait(timeout=5)
+            sock.recv(4096)  # the greeting: both sessions are open by now
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert lab.take_peak(ip) == 2
