@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from importlib import resources
 
@@ -127,6 +128,38 @@ CASES: list[tuple[str, str, str, Severity | None]] = [
     ),
     ("postfix-3.9", "220 mx1.example.com ESMTP Postfix (3.9.0)", c.BANNER_VULNERABLE_VERSION, None),
     ("hostname-is-not-software", "220 exim.example.com ESMTP", c.BANNER_SOFTWARE_DISCLOSED, None),
+    # Only a complete 220 greeting is judged for software and version.
+    (
+        "554-greeting-not-judged",
+        "554 mx1.example.com ESMTP Exim 4.87 no service here",
+        c.BANNER_SOFTWARE_DISCLOSED,
+        None,
+    ),
+    (
+        "554-greeting-not-vulnerable",
+        "554 mx1.example.com ESMTP Exim 4.87 no service here",
+        c.BANNER_VULNERABLE_VERSION,
+        None,
+    ),
+    (
+        "421-greeting-not-judged",
+        "421 mx1.example.com ESMTP Postfix (3.7.9) busy",
+        c.BANNER_VERSION_DISCLOSED,
+        None,
+    ),
+    (
+        "cut-off-greeting-not-judged",
+        "220-mx1.example.com ESMTP Exim 4.87",
+        c.BANNER_SOFTWARE_DISCLOSED,
+        None,
+    ),
+    (
+        "cut-off-greeting-not-vulnerable",
+        "220-mx1.example.com ESMTP Exim 4.87",
+        c.BANNER_VULNERABLE_VERSION,
+        None,
+    ),
+    ("no-code-not-judged", "ESMTP Exim 4.87 ready", c.BANNER_SOFTWARE_DISCLOSED, None),
 ]
 
 
@@ -179,6 +212,20 @@ def test_debian_package_is_named_in_the_backport_note() -> None:
     ctx = _greets("220 mx1.example.com ESMTP Sendmail 8.15.2/8.15.2/Debian-22; Thu")()
     (finding,) = by_code(run_checks(ctx), c.BANNER_VULNERABLE_VERSION)
     assert "Debian packages often backport" in finding.message
+
+
+def test_a_complete_multiline_220_greeting_is_judged() -> None:
+    greeting = reply("220-mx1.example.com ESMTP", "220 Exim 4.87 ready")
+    findings = run_checks(with_session(clean_domain(), greeting=greeting))
+    (finding,) = by_code(findings, c.BANNER_VULNERABLE_VERSION)
+    assert finding.ip == IP
+
+
+def test_an_oversized_greeting_is_not_judged() -> None:
+    greeting = replace(reply("220 mx1.example.com ESMTP Exim 4.87"), truncated=True)
+    findings = run_checks(with_session(clean_domain(), greeting=greeting))
+    assert not [f for f in by_code(findings, c.BANNER_SOFTWARE_DISCLOSED) if f.ip == IP]
+    assert not by_code(findings, c.BANNER_VULNERABLE_VERSION)
 
 
 def test_no_version_means_no_vulnerability_lookup() -> None:
