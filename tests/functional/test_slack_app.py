@@ -139,6 +139,26 @@ def test_forged_or_stale_requests_get_401_and_start_nothing(
     assert slack.requests() == []
 
 
+def test_signing_secret_replaced_after_the_container_started_is_used(
+    slack_fn: ModuleType, slack: MockSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The container's first request is served while the template's placeholder is set.
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "replace-me")
+    help_body = command_body("help", response_url=slack.response_url("rot"))
+    before = post(slack_fn, help_body)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)  # the admin sets the real one
+    after = post(slack_fn, help_body)
+    rotated = "rotated-" + SECRET[8:]
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", rotated)  # and later rotates it
+    old = post(slack_fn, help_body)
+    new = slack_fn.handler(to_event(help_body, secret=rotated), CONTEXT)
+
+    assert before["statusCode"] == 401
+    assert "How to use" in ack_json(after)["text"]
+    assert old["statusCode"] == 401  # the replaced secret no longer verifies
+    assert "How to use" in ack_json(new)["text"]
+
+
 def test_slack_retry_of_the_same_command_starts_one_check(
     slack_fn: ModuleType, slack: MockSlack
 ) -> None:
