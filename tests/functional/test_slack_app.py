@@ -11,7 +11,9 @@ full report to store and deliver.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -157,6 +159,29 @@ def test_signing_secret_replaced_after_the_container_started_is_used(
     assert "How to use" in ack_json(after)["text"]
     assert old["statusCode"] == 401  # the replaced secret no longer verifies
     assert "How to use" in ack_json(new)["text"]
+
+
+def test_logs_are_json_with_the_http_api_request_id(slack_fn: ModuleType, slack: MockSlack) -> None:
+    body = command_body("example.com", response_url=slack.response_url("log"))
+    ack_json(post(slack_fn, body))
+    delivered(slack, "log")  # the probe (in this process here) has finished logging
+    # Powertools writes JSON to the stream it was given first; read this request's lines.
+    [powertools] = logging.getLogger("bannercheck").handlers
+    assert isinstance(powertools, logging.StreamHandler)
+    out = io.StringIO()
+    previous, powertools.stream = powertools.stream, out  # the old one may be closed
+    try:
+        retry = to_event(body, secret=SECRET, headers={"x-slack-retry-num": "1"})
+        slack_fn.handler(retry, CONTEXT)
+    finally:
+        powertools.stream = previous
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    [ignored] = [line for line in lines if line["message"] == "duplicate slack request ignored"]
+    assert ignored["correlation_id"] == retry["requestContext"]["requestId"]
+    assert ignored["level"] == "INFO" and ignored["service"] == "bannercheck"
+    assert ignored["function_name"] == CONTEXT.function_name
+    assert ignored["claim"].startswith("slack:")
 
 
 def test_slack_retry_of_the_same_command_starts_one_check(

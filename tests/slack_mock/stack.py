@@ -11,7 +11,7 @@ import importlib.util
 import json
 import uuid
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,9 +26,7 @@ from tests.slack_mock.server import MockSlack, Received
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test-0000-token"
-CONTEXT = SimpleNamespace(
-    function_name="bannercheck-slack", invoked_function_arn="arn:aws:lambda:local:0:function:s"
-)
+CONTEXT = invoke.LocalContext.new("bannercheck-slack")
 
 
 def new_store(dynamo: DynamoServer) -> CheckStore:
@@ -55,6 +53,7 @@ def set_stack_env(
         "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         "POWERTOOLS_METRICS_NAMESPACE": "bannercheck",
+        "POWERTOOLS_SERVICE_NAME": "bannercheck",
         "BANNERCHECK_LOCAL": "1",
         "BANNERCHECK_RESOLVER": resolver,
         "BANNERCHECK_TIMEOUT": str(timeout_s),
