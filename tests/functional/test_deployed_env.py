@@ -24,7 +24,7 @@ import pytest
 from bannercheck import invoke
 from bannercheck.audit import AuditTrail
 from bannercheck.cfn import load_template
-from bannercheck.store import CheckStore, Requester, Source, Watch
+from bannercheck.store import CheckStore, Requester, Source, Watch, cached_store_from_env
 
 from tests.fixtures.dynamodb import CREDENTIALS, REGION, DynamoServer, moto_server
 from tests.lab import Lab
@@ -60,16 +60,56 @@ def template_environment(
             return str(chosen.get(name, t["Parameters"][name].get("Default", "")))
         raise AssertionError(f"{function}: no stand-in for !Ref {name}")
 
-    def value(node: Any) -> str:
+    def condition(node: Any) -> bool:
+        if set(node) == {"Condition"}:
+            return condition(t["Conditions"][node["Condition"]])
+        if set(node) == {"Not"}:
+            return not condition(node["Not"][0])
+        if set(node) == {"Equals"}:
+            left, right = node["Equals"]
+            return value(left) == value(right)
+        raise AssertionError(f"{function}: cannot evaluate {node!r}")
+
+    def value(node: Any) -> str | None:
         if isinstance(node, str | int | float) and not isinstance(node, bool):
             return str(node)
         if isinstance(node, dict) and set(node) == {"Ref"}:
-            return ref(node["Ref"])
+            return None if node["Ref"] == "AWS::NoValue" else ref(node["Ref"])
+        if isinstance(node, dict) and set(node) == {"If"}:
+            name, then, otherwise = node["If"]
+            return value(then if condition(t["Conditions"][name]) else otherwise)
         raise AssertionError(f"{function}: cannot evaluate {node!r}")
 
     unknown = set(chosen) - set(t["Parameters"])
     assert not unknown, f"not parameters of the template: {unknown}"
-    return {name: value(node) for name, node in variables.items()}
+    resolved = {name: value(node) for name, node in variables.items()}
+    return {name: v for name, v in resolved.items() if v is not None}
+
+
+def granted_dynamodb(function: str) -> set[tuple[str, bool]]:
+    """(action, on an index) pairs the template grants ``function`` on the table."""
+    t = load_template(TEMPLATE)
+    out = set()
+    for policy in t["Resources"][function]["Properties"]["Policies"]:
+        for stmt in policy.get("Statement", []):
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            on_index = "/index/" in json.dumps(stmt["Resource"])
+            out |= {(a.removeprefix("dynamodb:"), on_index) for a in actions}
+    return out
+
+
+class DynamoCalls:
+    """The DynamoDB operations a boto3 client makes, as IAM would authorise them."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: list[tuple[str, bool]] = []
+        self.deleted_keys: list[str] = []
+        client.meta.events.register("before-parameter-build.dynamodb", self._record)
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append((model.name, bool(params.get("IndexName"))))
+        if model.name == "DeleteItem":
+            self.deleted_keys.append(params["Key"]["pk"]["S"])
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +176,8 @@ def test_dispatch_under_the_verified_policy_with_the_templates_environment(
     for domain in ("single.test", "good.test"):
         store.put_watch(Watch(domain=domain, created_by=owner))
 
+    # The handler's own client (cached for the table), observed, not replaced.
+    dynamodb = DynamoCalls(cached_store_from_env().client)
     dispatch = invoke.load_function_handler("dispatch")
     event = json.loads((ROOT / "events" / "scheduler-dispatch.json").read_text())
     result = dispatch(event, invoke.LocalContext.new("dispatch"))
@@ -147,3 +189,26 @@ def test_dispatch_under_the_verified_policy_with_the_templates_environment(
     trail = AuditTrail(store).records(now - timedelta(hours=1), now + timedelta(hours=1))
     decisions = {(r.domain, r.allowed, r.decision) for r in trail}
     assert decisions == {("single.test", True, "scheduled"), ("good.test", False, "not_verified")}
+    # Every grant is used, nothing else is needed (moto and dynalite enforce no IAM).
+    assert set(dynamodb.calls) == granted_dynamodb("DispatchFunction")
+
+    # The probe consumes the message with its own template environment.
+    _deploy(
+        monkeypatch,
+        template_environment(
+            "ProbeFunction",
+            {"Table": table, "SlackBotToken": f"{secret_arn}-bot-token-unused"},
+            {"Policy": "verified", "EhloName": "probe.bannercheck.test"},
+        ),
+        dynamo=dynamo,
+        moto=moto,
+        lab=lab,
+    )
+    dynamodb.calls.clear()
+    probe = invoke.load_function_handler("probe")
+    event = invoke.to_sqs_event([json.loads(m["Body"]) for m in messages])
+    assert probe(event, invoke.LocalContext.new("probe")) == {"batchItemFailures": []}
+    [stored] = store.history("single.test").items
+    assert stored.requester.source is Source.SCHEDULE
+    assert set(dynamodb.calls) <= granted_dynamodb("ProbeFunction")
+    assert all(key.startswith("CLAIM#") for key in dynamodb.deleted_keys)

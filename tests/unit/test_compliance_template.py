@@ -13,15 +13,37 @@ from bannercheck.store import DEFAULT_RETENTION_DAYS, TTL
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 # SAM policy templates that name one resource each; anything else needs a reason here.
+# The table's permissions are explicit statements instead (see DYNAMODB_ACTIONS):
+# SAM's DynamoDB templates grant Scan and batch writes nobody needs.
 SCOPED_POLICY_TEMPLATES = {
-    "DynamoDBCrudPolicy": "TableName",
-    "DynamoDBReadPolicy": "TableName",
     "LambdaInvokePolicy": "FunctionName",
     "SQSSendMessagePolicy": "QueueName",
     "SQSPollerPolicy": "QueueName",
     "AWSSecretsManagerGetSecretValuePolicy": "SecretArn",
 }
 PUBLIC_EVENT_TYPES = {"Api", "HttpApi", "FunctionUrl"}
+# The DynamoDB calls each function's code paths make (CheckStore, AuditTrail,
+# RateLimiter), from reading them: moto and dynalite enforce no IAM, so a missing
+# action would only show in AWS. tests/functional/test_deployed_env.py records the
+# calls the dispatcher and the probe really make and compares them with the template.
+DYNAMODB_ACTIONS = {
+    # checks, history, watches, audit export, erasure (delete), claims, rate counters
+    "ApiFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
+    # admission (audit, rate counters, claims), history, watch/unwatch, buttons
+    "SlackFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
+    # get/put the check, claims and address leases, the watch's last result
+    "ProbeFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
+    # due watches, advance_watch, the audit record
+    "DispatchFunction": {"Query", "UpdateItem", "PutItem"},
+}
+# Partition keys a function may delete where it must not delete stored checks
+# (store.py: claims are CLAIM#<key>, watches live under WATCH).
+DELETABLE_KEYS = {
+    "SlackFunction": {"CLAIM#*", "WATCH"},
+    "ProbeFunction": {"CLAIM#*"},
+}
+# Only the API erases (DELETE /checks/{domain}, DELETE /watches/{domain}) without a key limit.
+UNLIMITED_DELETE = {"ApiFunction"}
 
 
 @cache
@@ -178,6 +200,58 @@ def test_each_function_gets_what_it_needs_and_no_more() -> None:
     assert {n for n in functions() if any(k == "SQSSendMessagePolicy" for k, _ in _grants(n))} == {
         "DispatchFunction"
     }
+
+
+def _dynamodb_statements(name: str) -> list[dict[str, Any]]:
+    out = []
+    for policy in _policies(functions()[name]):
+        for stmt in policy.get("Statement", []):
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            if any(a.startswith("dynamodb:") for a in actions):
+                out.append({**stmt, "Action": actions})
+    return out
+
+
+def dynamodb_actions(name: str) -> set[str]:
+    """The DynamoDB actions ``name`` is granted (``Query``, ``PutItem``, ...)."""
+    return {
+        a.removeprefix("dynamodb:") for stmt in _dynamodb_statements(name) for a in stmt["Action"]
+    }
+
+
+def test_each_function_has_exactly_the_dynamodb_actions_its_code_uses() -> None:
+    assert set(DYNAMODB_ACTIONS) == set(functions())
+    for name in functions():
+        assert not any(k.startswith("DynamoDB") for p in _policies(functions()[name]) for k in p), (
+            f"{name}: a SAM DynamoDB policy template (Crud includes Scan, BatchWriteItem)"
+        )
+        assert dynamodb_actions(name) == DYNAMODB_ACTIONS[name], name
+        for stmt in _dynamodb_statements(name):
+            assert stmt["Effect"] == "Allow"
+            resource = stmt["Resource"]
+            if resource == {"GetAtt": "Table.Arn"}:
+                continue
+            # The table's indexes serve queries only.
+            assert resource == {"Sub": "${Table.Arn}/index/*"}, f"{name}: {resource}"
+            assert stmt["Action"] == ["dynamodb:Query"], f"{name}: {stmt}"
+
+
+def test_only_the_api_deletes_stored_checks() -> None:
+    for name in functions():
+        deletes = [s for s in _dynamodb_statements(name) if "dynamodb:DeleteItem" in s["Action"]]
+        if name in UNLIMITED_DELETE:
+            assert deletes and all("Condition" not in s for s in deletes), name
+            continue
+        keys: set[str] = set()
+        for stmt in deletes:
+            # DeleteItem alone, limited to the partition keys of claims (and watches).
+            assert stmt["Action"] == ["dynamodb:DeleteItem"], f"{name}: {stmt}"
+            condition = stmt["Condition"]
+            assert list(condition) == ["ForAllValues:StringLike"], f"{name}: {condition}"
+            keys |= set(condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        assert keys == DELETABLE_KEYS.get(name, set()), name
+    assert "DeleteItem" not in DYNAMODB_ACTIONS["DispatchFunction"]
+    assert not any("BatchWriteItem" in a or "Scan" in a for a in DYNAMODB_ACTIONS.values())
 
 
 # --- faults ---------------------------------------------------------------------------------

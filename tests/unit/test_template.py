@@ -92,7 +92,6 @@ OPTIONAL = {
 }
 # A permission and the variable through which the code finds its resource.
 POLICY_VARIABLE = {
-    "DynamoDBCrudPolicy": ("TableName", "TABLE_NAME"),
     "LambdaInvokePolicy": ("FunctionName", "PROBE_FUNCTION_NAME"),
     "SQSSendMessagePolicy": ("QueueName", "PROBE_QUEUE_URL"),
 }
@@ -360,6 +359,13 @@ def test_policies_match_the_variables_naming_their_resources(name: str) -> None:
     }
     granted: set[str] = set()
     for kind, args in _policies(name):
+        if kind == "Statement":
+            # Explicit statements are for the table only (its actions: test_compliance_template).
+            resources = {t for stmt in args for t in _targets(stmt["Resource"])}
+            assert resources == {"Table"}, f"{name}: a statement on {resources}"
+            assert _targets(env_values.get("TABLE_NAME")) == {"Table"}, f"{name}: no TABLE_NAME"
+            granted.add("TABLE_NAME")
+            continue
         if kind == "AWSSecretsManagerGetSecretValuePolicy":
             names = [
                 v for v in SECRET_VARIABLES if _same_resource(env_values.get(v), args["SecretArn"])
