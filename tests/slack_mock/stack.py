@@ -35,19 +35,13 @@ def new_store(dynamo: DynamoServer) -> CheckStore:
     return CheckStore(name, dynamo.client())
 
 
-def set_stack_env(
-    monkeypatch: pytest.MonkeyPatch,
-    dynamo: DynamoServer,
-    store: CheckStore,
-    slack: MockSlack,
-    *,
-    resolver: str,
-    timeout_s: float,
-) -> None:
-    """The functions' environment: local probe, this store, this mock Slack."""
-    variables = {
-        "TABLE_NAME": store.table_name,
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamo.url,
+def stack_variables(
+    dynamo_url: str, table_name: str, slack_api_url: str, *, resolver: str, timeout_s: float
+) -> dict[str, str]:
+    """The functions' environment: local probe, this table, this mock Slack."""
+    return {
+        "TABLE_NAME": table_name,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamo_url,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
@@ -62,8 +56,23 @@ def set_stack_env(
         "BANNERCHECK_DELIVERY_BACKOFF": "0.01",
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": slack.api_url,
+        "SLACK_API_URL": slack_api_url,
     }
+
+
+def set_stack_env(
+    monkeypatch: pytest.MonkeyPatch,
+    dynamo: DynamoServer,
+    store: CheckStore,
+    slack: MockSlack,
+    *,
+    resolver: str,
+    timeout_s: float,
+) -> None:
+    """The functions' environment (``stack_variables``) set for one test."""
+    variables = stack_variables(
+        dynamo.url, store.table_name, slack.api_url, resolver=resolver, timeout_s=timeout_s
+    )
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API"):
