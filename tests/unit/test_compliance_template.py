@@ -3,6 +3,7 @@ privilege, nothing public but the API and the Slack endpoint, an alarm on the DL
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,34 @@ def test_probe_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
     }
     threshold = float(alarm["Threshold"])
     assert threshold == 0 or (threshold == 1 and "OrEqual" in alarm["ComparisonOperator"])
+    # An alarm nobody hears is no alarm: it notifies a topic of this stack.
+    topics = resources("AWS::SNS::Topic")
+    actions = {_ref_name(a) for a in alarm.get("AlarmActions", [])}
+    assert actions and actions <= set(topics), alarm.get("AlarmActions")
+
+
+def test_alarms_reach_the_alarm_email_when_one_is_given() -> None:
+    params = template()["Parameters"]
+    email = params["AlarmEmail"]
+    assert email["Default"] == ""
+    pattern = re.compile(email["AllowedPattern"])  # CloudFormation matches it whole
+    assert pattern.fullmatch("") and pattern.fullmatch("ops@example.com")
+    assert not pattern.fullmatch("ops") and not pattern.fullmatch("a b@example.com")
+    assert template()["Conditions"]["HasAlarmEmail"] == {
+        "Not": [{"Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    [subscription] = resources("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    props = subscription["Properties"]
+    assert props["Protocol"] == "email"
+    assert props["Endpoint"] == {"Ref": "AlarmEmail"}
+    alarms = resources("AWS::CloudWatch::Alarm").values()
+    assert {_ref_name(props["TopicArn"])} == {
+        _ref_name(a) for alarm in alarms for a in alarm["Properties"]["AlarmActions"]
+    }
+    assert _ref_name(template()["Outputs"]["AlarmTopicArn"]["Value"]) == _ref_name(
+        props["TopicArn"]
+    )
 
 
 def test_policy_settings_reach_the_deciding_functions() -> None:
