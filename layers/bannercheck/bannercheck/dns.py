@@ -264,12 +264,14 @@ class Resolver:
             return Lookup(DnsStatus.TIMEOUT, error=f"no answer to {rdtype} {qname}")
         except dns.exception.DNSException as exc:
             return Lookup(DnsStatus.ERROR, error=_short(exc))
-        canonical = answer.canonical_name.to_text(omit_final_dot=True).lower()
-        asked = qname.to_text(omit_final_dot=True).lower()
+        # Name equality ignores case; the text is needed only after a CNAME.
+        followed = answer.canonical_name != qname
         return Lookup(
             DnsStatus.OK,
             records=tuple(r.to_text() for r in answer),
-            canonical=canonical if canonical != asked else None,
+            canonical=answer.canonical_name.to_text(omit_final_dot=True).lower()
+            if followed
+            else None,
         )
 
 
