@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -416,6 +417,36 @@ def test_rest_routes_are_the_openapi_paths() -> None:
         if e["Type"] == "Api"
     }
     assert wired == documented
+
+
+def _gateway_body(response: dict[str, Any]) -> dict[str, Any]:
+    body = response["ResponseTemplates"]["application/json"]
+    # API Gateway puts messageString in as a quoted JSON string.
+    data: dict[str, Any] = json.loads(body.replace("$context.error.messageString", '"Forbidden"'))
+    return data
+
+
+def test_gateway_errors_have_the_apis_error_shape() -> None:
+    responses = template()["Resources"]["RestApi"]["Properties"]["GatewayResponses"]
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    error = spec["components"]["schemas"]["Error"]["properties"]["error"]
+    codes = set(re.findall(r"[a-z_]+", error["properties"]["code"]["description"]))
+    for name, response in responses.items():
+        data = _gateway_body(response)
+        assert set(data) == {"error"}, name
+        assert set(data["error"]) == {"code", "message"}, name
+        assert data["error"]["code"] in codes, name
+        assert isinstance(data["error"]["message"], str) and data["error"]["message"], name
+
+
+def test_an_unknown_route_is_404_not_found() -> None:
+    # API Gateway reports a path or method without a route as MISSING_AUTHENTICATION_TOKEN.
+    responses = template()["Resources"]["RestApi"]["Properties"]["GatewayResponses"]
+    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["StatusCode"] == "404"
+    data = _gateway_body(unknown)
+    assert data["error"]["code"] == "not_found"
+    assert "authentication" not in data["error"]["message"].lower()
 
 
 # --- port 25 from AWS (SmtpEgress) ---------------------------------------------------
