@@ -185,7 +185,7 @@ def test_sam_validate_lint_passes_offline() -> None:
 def test_every_reference_target_exists() -> None:
     t = template()
     known = set(t["Resources"]) | set(t.get("Parameters", {})) | PSEUDO | SAM_GENERATED
-    for section in ("Resources", "Outputs", "Globals", "Conditions"):
+    for section in ("Resources", "Outputs", "Globals", "Conditions", "Rules"):
         missing = _targets(t.get(section, {})) - known
         assert not missing, f"{section} refers to {sorted(missing)}"
 
@@ -450,6 +450,45 @@ def test_an_unknown_route_is_404_not_found() -> None:
 
 
 # --- port 25 from AWS (SmtpEgress) ---------------------------------------------------
+def _rules_pass(parameters: dict[str, str]) -> bool:
+    """Evaluate the template's Rules as CloudFormation does for these parameters."""
+    t = template()
+    values = {n: str(p.get("Default", "")) for n, p in t["Parameters"].items()} | parameters
+
+    def ev(node: Any) -> Any:
+        if isinstance(node, str):
+            return node
+        ((fn, args),) = node.items()
+        if fn == "Ref":
+            return values[args]
+        if fn == "Equals":
+            return ev(args[0]) == ev(args[1])
+        if fn == "Not":
+            return not ev(args[0])
+        if fn == "And":
+            return all(ev(a) for a in args)
+        if fn == "Or":
+            return any(ev(a) for a in args)
+        raise AssertionError(f"rule function {fn} not understood")
+
+    return all(
+        ev(a["Assert"])
+        for rule in t.get("Rules", {}).values()
+        if "RuleCondition" not in rule or ev(rule["RuleCondition"])
+        for a in rule["Assertions"]
+    )
+
+
+def test_a_vpc_egress_needs_an_ehlo_name() -> None:
+    assert not _rules_pass({"SmtpEgress": "vpc", "EhloName": ""})
+    assert not _rules_pass({})  # the defaults: vpc, no name
+    assert _rules_pass({"SmtpEgress": "vpc", "EhloName": "bannercheck-probe.example.net"})
+    assert _rules_pass({"SmtpEgress": "none", "EhloName": ""})
+    # With a name, the probe sends it.
+    env = functions()["ProbeFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["BANNERCHECK_EHLO_NAME"]["If"][:2] == ["HasEhloName", {"Ref": "EhloName"}]
+
+
 def _of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {n: r for n, r in template()["Resources"].items() if r["Type"] == f"AWS::EC2::{kind}"}
 
