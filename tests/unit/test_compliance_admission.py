@@ -167,9 +167,9 @@ def test_dispatcher_judges_each_watch_for_its_creator(
     store.put_watch(Watch(domain="dropped.test", next_due=due, created_by=API))
     sent: list[Mapping[str, Any]] = []
 
-    def send(payloads: Sequence[Mapping[str, Any]]) -> int:
+    def send(payloads: Sequence[Mapping[str, Any]]) -> list[int]:
         sent.extend(payloads)
-        return len(sent)
+        return list(range(len(payloads)))
 
     result = dispatch_due(store, send=send)
     assert (result.due, result.queued, result.refused) == (2, 1, 1)

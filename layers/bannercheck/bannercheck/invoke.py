@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import threading
 import uuid
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ProbeHandler = Callable[[dict[str, Any], Any], Any]
+log = logging.getLogger(__name__)
 
 _local_handler: ProbeHandler | None = None
 _threads: list[threading.Thread] = []
@@ -98,24 +100,37 @@ def run_probe(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def send_probe_messages(payloads: Sequence[Mapping[str, Any]]) -> int:
-    """Queue one probe message per payload; returns how many were accepted."""
+def send_probe_messages(payloads: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Queue one probe message per payload; returns the positions SQS accepted.
+
+    A batch can fail in part (``Failed`` entries) or as a whole (an error after
+    retries); either way the caller learns exactly which payloads were not queued,
+    so it can leave them for another try instead of taking them as sent.
+    """
     if not payloads:
-        return 0
+        return []
     if is_local():
         _start_local(to_sqs_event(payloads))
-        return len(payloads)
+        return list(range(len(payloads)))
+    from botocore.exceptions import BotoCoreError, ClientError
+
     sqs = _sqs()
     url = os.environ["PROBE_QUEUE_URL"]
-    sent = 0
+    sent: list[int] = []
     for start in range(0, len(payloads), 10):  # SQS batch limit
         batch = payloads[start : start + 10]
-        out = sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "MessageBody": json.dumps(p)} for i, p in enumerate(batch)],
-        )
-        sent += len(out.get("Successful", []))
-    return sent
+        try:
+            out = sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "MessageBody": json.dumps(p)} for i, p in enumerate(batch)],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            log.error("probe messages %d-%d not queued: %s", start, start + len(batch) - 1, exc)
+            continue
+        for failed in out.get("Failed", []):
+            log.error("probe message %s not queued: %s", failed.get("Id"), failed.get("Code"))
+        sent.extend(start + int(entry["Id"]) for entry in out.get("Successful", []))
+    return sorted(sent)
 
 
 def to_sqs_event(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

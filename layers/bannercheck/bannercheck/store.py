@@ -582,6 +582,22 @@ class CheckStore:
             TableName=self.table_name, Key={PK: _s(f"CLAIM#{key}"), SK: _s("CLAIM")}
         )
 
+    def expire_claim(self, key: str) -> None:
+        """Make ``key`` free to claim again with a write, not a delete.
+
+        For the dispatcher, whose IAM policy has no ``DeleteItem``: a claim whose
+        expiry has passed is taken again by the next :meth:`claim`.
+        """
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                PK: _s(f"CLAIM#{key}"),
+                SK: _s("CLAIM"),
+                TTL: _n(int(time.time()) - 1),
+                "kind": _s("claim"),
+            },
+        )
+
     def record_delivery(
         self, domain: str, check_id: str, kind: str, *, ok: bool, detail: str = ""
     ) -> None:
