@@ -14,22 +14,27 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from bannercheck import invoke, notify
 from bannercheck.render.slack import to_message
 from bannercheck.store import CheckStore, Interval, Requester, Source, Watch
+from botocore.config import Config
 
 from tests.fixtures.dynamodb import (
     DynamoServer,
     free_port,
     moto_server,
 )
+from tests.functional.test_faults import ThrottlingProxy, _ProxyHandler
 from tests.slack_mock import reports
 from tests.slack_mock.blocks import assert_valid_message
 from tests.slack_mock.events import action_body, command_body, to_event
@@ -755,3 +760,68 @@ def test_mock_slack_rejects_what_slack_would_reject() -> None:
     assert (to_url.ok, to_url.detail) == (False, "HTTP 400")
     assert (to_channel.ok, to_channel.detail) == (False, "invalid_blocks")
     assert [path for path, _ in mock.invalid] == ["/response/big", "/api/chat.postMessage"]
+
+
+# --- a check that ran but could not be stored ------------------------------------------
+class _CheckWritesFail(ThrottlingProxy):
+    """DynamoDB through a proxy that throttles every write of a report, nothing else."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.RequestHandlerClass = _BodyAwareHandler
+        self.body = threading.local()
+
+    def should_throttle(self, operation: str) -> bool:
+        if operation == "PutItem" and '"CHECK#' in self.body.text:
+            self.throttled.append(operation)
+            return True
+        self.forwarded.append(operation)
+        return False
+
+
+class _BodyAwareHandler(_ProxyHandler):
+    server: _CheckWritesFail
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.body.text = body.decode()
+        self.rfile = io.BytesIO(body)  # the proxy reads it again
+        super().do_POST()
+
+
+def test_check_that_cannot_be_stored_answers_with_its_id(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    from bannercheck.probe_job import run_payload, to_payload
+    from bannercheck.settings import settings_from_env
+    from botocore.exceptions import ClientError
+
+    proxy = _CheckWritesFail(os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=proxy.url,
+            region_name=os.environ["AWS_REGION"],
+            config=Config(retries={"mode": "standard", "max_attempts": 2}),
+        )
+        failing = CheckStore(store.table_name, client)
+        requester = Requester(source=Source.SLACK, slack_team_id="T0001", slack_user_id="U0001")
+        reply_to = {"kind": "slack_response_url", "url": slack.response_url("unstored")}
+        payload = to_payload("example.com", requester, reply_to=reply_to)
+
+        with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+            run_payload(payload, store=failing, settings=settings_from_env())
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert len(proxy.throttled) >= 2  # the report's write and the SDK's retries of it
+    [reply] = slack.requests(slack.response_path("unstored"))
+    assert_valid_message(reply.json)
+    assert reply.json["response_type"] == "ephemeral"
+    assert "did not finish (its result could not be stored)" in reply.json["text"]
+    assert payload["check_id"] in reply.json["text"]
+    assert store.get_check("example.com", payload["check_id"]) is None
+    [record] = store.deliveries("example.com", payload["check_id"])
+    assert record["ok"] is True

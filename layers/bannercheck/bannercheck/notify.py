@@ -283,6 +283,21 @@ def deliver(
     )
 
 
+def to_failure_reason(stage: str, error: BaseException) -> str:
+    """What the requester is told about a failed check, by where it failed.
+
+    >>> to_failure_reason("store", RuntimeError())
+    'its result could not be stored'
+    """
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    if stage == "store":
+        return "its result could not be stored"
+    if isinstance(error, TimeoutError | ConnectTimeoutError | ReadTimeoutError):
+        return "it timed out"
+    return "an internal error stopped it"
+
+
 def deliver_failure(
     domain: str,
     check_id: str,
@@ -292,11 +307,18 @@ def deliver_failure(
     store: CheckStore,
     policy: DeliveryPolicy | None = None,
     environ: Mapping[str, str] | None = None,
+    stored: bool = False,
 ) -> Delivery | None:
-    """Tell the requester that a check crashed or ran out of time, with its id."""
+    """Tell the requester that a check crashed or ran out of time, with its id.
+
+    ``stored``: the check finished and is stored, only handing it on failed.
+    """
     if not reply_to:
         return None
-    message = to_failure_message(domain, check_id, reason)
+    if stored:
+        message = to_unrendered_message(domain, check_id)
+    else:
+        message = to_failure_message(domain, check_id, reason)
     return _send_and_record(
         message, reply_to, domain, check_id, store=store, policy=policy, environ=environ
     )

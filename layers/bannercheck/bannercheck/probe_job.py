@@ -258,36 +258,54 @@ def run_payload(
     and never runs the check or posts the result twice.
     """
     job = to_job(payload)
-    stored = store.get_check(job.domain.ascii, job.check_id)
-    if stored is not None:
-        report = stored.report
-    else:
-        # Covers one run; a crashed run's claim lapses before SQS shows the message again.
-        if not store.claim(f"probe#{job.check_id}", ttl_s=int(settings.timeout_s) * 2 + 30):
-            raise ProbeBusyError(f"check {job.check_id} is already running")
-        from bannercheck.scan import run_check  # lazy: the engine is the heavy import
+    stage = "check"  # what failed, for the requester: the check, storing it, its hand-off
+    try:
+        stored = store.get_check(job.domain.ascii, job.check_id)
+        if stored is not None:
+            report = stored.report
+        else:
+            # Covers one run; a crashed run's claim lapses before SQS shows the message again.
+            if not store.claim(f"probe#{job.check_id}", ttl_s=int(settings.timeout_s) * 2 + 30):
+                raise ProbeBusyError(f"check {job.check_id} is already running")
+            from bannercheck.scan import run_check  # lazy: the engine is the heavy import
 
-        try:
             report = run_check(
                 job.domain, settings, check_id=job.check_id, lease=TableAddressLease(store)
             )
-        except Exception:
-            _tell_failure(job, store=store)
-            raise
-        report = store.put_check(report, job.requester, requested_at=job.requested_at).report
-        _record_metrics(report)
-    hand_off(report, job, store=store)
+            stage = "store"
+            report = store.put_check(report, job.requester, requested_at=job.requested_at).report
+            _record_metrics(report)
+        stage = "hand_off"
+        hand_off(report, job, store=store)
+    except ProbeBusyError:
+        raise  # the other run answers
+    except Exception as error:
+        _tell_failure(job, stage, error, store=store)
+        raise
     result: dict[str, Any] = to_dict(report)
     return result
 
 
-def _tell_failure(job: Job, *, store: CheckStore) -> None:
-    """A check that crashed still answers whoever asked, with its check id (Slack)."""
-    if job.reply_to and store.claim(f"failed#{job.check_id}", ttl_s=DELIVERY_CLAIM_TTL_S):
-        from bannercheck import notify
+def _tell_failure(job: Job, stage: str, error: Exception, *, store: CheckStore) -> None:
+    """A check that failed anywhere still answers whoever asked, with its check id (Slack)."""
+    if not job.reply_to:
+        return
+    from bannercheck import notify
 
-        reason = "an internal error stopped it"
-        notify.deliver_failure(job.domain.ascii, job.check_id, reason, job.reply_to, store=store)
+    try:
+        if store.claim(f"failed#{job.check_id}", ttl_s=DELIVERY_CLAIM_TTL_S):
+            notify.deliver_failure(
+                job.domain.ascii,
+                job.check_id,
+                notify.to_failure_reason(stage, error),
+                job.reply_to,
+                store=store,
+                stored=stage == "hand_off",
+            )
+    except Exception:
+        # The store cannot take even the claim: the redelivery (SQS, Lambda's retries
+        # of an async invoke) answers instead, so the requester is not told twice.
+        log.exception("requester not told of the failure", extra={"check_id": job.check_id})
 
 
 def hand_off(report: Report, job: Job, *, store: CheckStore) -> None:
