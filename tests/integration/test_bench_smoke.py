@@ -110,6 +110,11 @@ def test_cold_start_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
         assert row["error"] is None, row
         _assert_stats(row["import_ms"])
     assert results["layer"]["zip_bytes"] > 0
+    cold = results["slack_cold"]
+    assert cold["error"] is None, cold
+    for key in ("import_ms", "first_ack_ms", "second_ack_ms"):
+        _assert_stats(cold[key])
+    assert any(t["target"].startswith("Slack cold start") for t in results["targets"])
 
 
 def test_reports_written(quick_run: tuple[dict[str, Any], Path]) -> None:
