@@ -825,3 +825,95 @@ def test_check_that_cannot_be_stored_answers_with_its_id(
     assert store.get_check("example.com", payload["check_id"]) is None
     [record] = store.deliveries("example.com", payload["check_id"])
     assert record["ok"] is True
+
+
+# --- button clicks: signatures, double clicks, the events/ sample -------------------------
+def test_forged_or_stale_button_clicks_get_401_and_start_nothing(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    url = slack.response_url("forged-click")
+    rerun = action_body("bannercheck_rerun", "example.com", response_url=url)
+    watch = action_body("bannercheck_watch_daily", "example.com", response_url=url)
+    forged = post(slack_fn, rerun, signature="v0=" + "0" * 64)
+    stale = post(slack_fn, watch, timestamp=int(time.time()) - 6 * 60)
+    other_secret = slack_fn.handler(to_event(watch, secret="not-the-secret"), CONTEXT)
+
+    assert [r["statusCode"] for r in (forged, stale, other_secret)] == [401, 401, 401]
+    invoke.wait_local(30)
+    assert slack.requests() == []
+    assert store.get_watch("example.com") is None
+    assert store.latest("example.com") is None
+
+
+def test_watch_daily_double_click_creates_one_watch_and_one_acknowledgement(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    url = slack.response_url("wd2")
+    click = action_body("bannercheck_watch_daily", "example.org", response_url=url)
+    responses = [post(slack_fn, click) for _ in range(2)]
+
+    assert [r["statusCode"] for r in responses] == [200, 200]
+    [reply] = slack.wait_for(1, path=slack.response_path("wd2"))
+    time.sleep(0.2)  # a second acknowledgement, if any, would be on its way by now
+    assert len(slack.requests(slack.response_path("wd2"))) == 1
+    assert "set a *daily* watch on *example.org*" in json.dumps(reply.json["blocks"])
+    assert [w.domain for w in store.watches()] == ["example.org"]
+
+
+def test_sample_block_actions_event_from_events_dir(slack_fn: ModuleType, slack: MockSlack) -> None:
+    import base64
+    import urllib.parse
+
+    from tests.slack_mock.events import sign
+
+    event = json.loads((ROOT / "events" / "slack-block-actions.json").read_text(encoding="utf-8"))
+    fields = dict(urllib.parse.parse_qsl(base64.b64decode(event["body"]).decode()))
+    payload = json.loads(fields["payload"])
+    assert payload["type"] == "block_actions"
+    payload["response_url"] = slack.response_url("sample-click")  # never Slack's real hooks
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    timestamp = int(time.time())
+    event["body"] = base64.b64encode(body.encode()).decode()
+    event["headers"]["x-slack-request-timestamp"] = str(timestamp)
+    event["headers"]["x-slack-signature"] = sign(SECRET, timestamp, body)
+
+    response = slack_fn.handler(event, CONTEXT)
+
+    assert response["statusCode"] == 200
+    checking, result = delivered(slack, "sample-click", count=2)
+    assert f"Checking *{payload['actions'][0]['value']}*" in checking.json["text"]
+    assert_valid_message(result.json)
+    assert result.json["blocks"][0]["type"] == "header"
+
+
+def test_change_alert_shows_a_certificate_expiring_within_14_days(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    before = reports.clean()
+    host = before.dns.hosts[0]
+    # Checked 2026-12-03 18:00: a certificate ending 2026-12-13 00:00 has 9 whole days left.
+    expiring = reports.mx(
+        host.name,
+        host.preference,
+        tuple(a.ip for a in host.addresses),
+        greeting=host.addresses[0].session.greeting.texts[0],  # type: ignore[union-attr]
+        not_after="2026-12-13T00:00:00Z",
+    )
+    after = reports.report(
+        before.domain,
+        (expiring, *before.dns.hosts[1:]),
+        before.findings,
+        verdict=before.verdict,
+        grade=before.grade,
+        check_id="01JEXAMPLE00000000000000GH",
+    )
+
+    changes = notify.alert_changes(before, after, _watch(), store=store)
+
+    assert changes is not None and changes.certs_expiring
+    [posted] = slack.wait_for(1, path="/api/chat.postMessage")
+    message = posted.json
+    assert_valid_message(message)
+    text = json.dumps(message["blocks"], ensure_ascii=False)
+    assert f"*Certificate expires in 9 days* on {host.name} (2026-12-13)" in text
+    assert "certificate expiring" in message["text"]
