@@ -295,3 +295,26 @@ def test_the_shared_peer_counts_overlapping_sessions(lab: Any) -> None:
     for thread in threads:
         thread.join(timeout=10)
     assert lab.take_peak(ip) == 2
+
+
+@pytest.mark.parametrize("configured", ["single.test", "probe.single.test", "MX.single.test"])
+def test_the_probe_never_announces_the_targets_own_name(lab: Any, configured: str) -> None:
+    """An EHLO name that is the domain, under it, or its MX host is replaced by a
+    neutral one on the wire, and the report says so."""
+    report = _check(lab, "single.test", ehlo_name=configured)
+    (session,) = report.sessions()
+    sent = [t.text for t in session.transcript if t.direction.value == "C"]
+    assert sent[0] == "EHLO bannercheck-probe.example.net"
+    assert not [line for line in sent if "single.test" in line.lower()]
+    assert report.ehlo_name == "bannercheck-probe.example.net"
+    (finding,) = [f for f in report.findings if f.code == "PROBE_EHLO_NAME_REPLACED"]
+    assert finding.severity is Severity.INFO and configured in finding.message
+    assert session.status is StepStatus.OK
+
+
+def test_an_ehlo_name_of_our_own_is_announced_as_configured(lab: Any) -> None:
+    report = _check(lab, "single.test", ehlo_name="probe.bannercheck.test")
+    (session,) = report.sessions()
+    sent = [t.text for t in session.transcript if t.direction.value == "C"]
+    assert sent[0] == "EHLO probe.bannercheck.test"
+    assert "PROBE_EHLO_NAME_REPLACED" not in _codes(report)

@@ -25,7 +25,7 @@ from bannercheck.ids import new_check_id
 from bannercheck.model import Address, DnsResult, DnsStatus, MxHost, Report, Session
 from bannercheck.netpolicy import may_connect
 from bannercheck.report import to_grade, to_verdict
-from bannercheck.settings import Settings
+from bannercheck.settings import Settings, to_announced_ehlo_name
 
 # Time kept back from the deadline to judge and build the report.
 REPORT_MARGIN_S = 0.25
@@ -161,6 +161,17 @@ async def _probe_hosts(
     )
 
 
+def _announced_ehlo_name(configured: str, target: Domain, dns_result: DnsResult) -> str:
+    """Never the target's own name: not the domain, an MX host (or its alias target)."""
+    owners = [target.ascii]
+    for host in dns_result.hosts:
+        owners.append(host.name)
+        if host.cname_target:
+            owners.append(host.cname_target)
+    owners.extend(dns_result.skipped_hosts)
+    return to_announced_ehlo_name(configured, owners)
+
+
 async def check_domain(
     domain: Domain | str,
     settings: Settings,
@@ -187,6 +198,10 @@ async def check_domain(
         dns_result = DnsResult(
             mx_status=DnsStatus.ERROR, mx_error=f"internal error: {type(exc).__name__}: {exc}"
         )
+    announced = _announced_ehlo_name(settings.ehlo_name, target, dns_result)
+    replaced_ehlo: str | None = None  # the configured name, when it was the target's own
+    if announced != settings.ehlo_name:
+        replaced_ehlo, settings = settings.ehlo_name, settings.with_(ehlo_name=announced)
     dns_result = await _probe_hosts(dns_result, settings, deadline, limiter, probe_fn)
     findings = run_checks(
         Context(
@@ -194,6 +209,7 @@ async def check_domain(
             dns=dns_result,
             now=started_at,
             ehlo_name=settings.ehlo_name,
+            configured_ehlo_name=replaced_ehlo,
             slow_greeting_s=settings.slow_greeting_s,
             cert_expiry_warn_days=settings.cert_expiry_warn_days,
             allow_private=settings.allow_private,

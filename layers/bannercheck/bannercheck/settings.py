@@ -4,15 +4,68 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-DEFAULT_EHLO_FALLBACK = "bannercheck-probe.localdomain"
+from bannercheck.checks.parse import is_fqdn, to_name
+
+# The name announced when this machine has no internet name of its own (a laptop
+# called "mylaptop", a cloud VM under ".internal"). It must look like a real host
+# name to the servers we talk to: two or more LDH labels under a delegated TLD, so
+# syntax rules (Postfix's reject_non_fqdn_helo_hostname, "HELO not FQDN" or
+# "unknown TLD" tests of spam filters) treat the probe as an ordinary sender;
+# is_fqdn refuses ".localdomain"/".localhost" names, and ".invalid"/".example"
+# are not delegated TLDs. Yet it must not claim anybody's host: example.net is
+# reserved for exactly that (RFC 2606 §3). An operator should still set
+# BANNERCHECK_EHLO_NAME / --ehlo-name to the PTR name of the address the probe
+# connects from; no fixed name can resolve back to it.
+DEFAULT_EHLO_FALLBACK = "bannercheck-probe.example.net"
+# Announced instead when the configured name belongs to the checked domain (we
+# never greet a server with its own name): the first not under the target or its
+# MX names. Only DNS naming MX hosts "example.net", "example.org" and "example.com"
+# at once could rule out all three; the last is then used rather than raising.
+NEUTRAL_EHLO_NAMES = (
+    DEFAULT_EHLO_FALLBACK,
+    "bannercheck-probe.example.org",
+    "bannercheck-probe.example.com",
+)
 
 
-def default_ehlo_name() -> str:
-    """The machine's own name when it is a FQDN (no DNS lookup is made)."""
-    name = socket.gethostname().rstrip(".")
-    return name if "." in name else DEFAULT_EHLO_FALLBACK
+def default_ehlo_name(hostname: str | None = None) -> str:
+    """This machine's name when it is an internet FQDN, else the fallback (no DNS lookup).
+
+    >>> default_ehlo_name("mylaptop"), default_ehlo_name("probe1.mail.example.com")
+    ('bannercheck-probe.example.net', 'probe1.mail.example.com')
+    """
+    name = to_name(socket.gethostname() if hostname is None else hostname)
+    return name if is_fqdn(name) else DEFAULT_EHLO_FALLBACK
+
+
+def is_within(name: str, owners: Iterable[str]) -> bool:
+    """``name`` equals one of ``owners`` or lies under one (labels, case-insensitive).
+
+    >>> is_within("probe.example.com", ["example.com"]), is_within("myexample.com", ["example.com"])
+    (True, False)
+    """
+    candidate = to_name(name)
+    return any(
+        candidate == owner or candidate.endswith("." + owner)
+        for owner in (to_name(o) for o in owners)
+        if owner
+    )
+
+
+def to_announced_ehlo_name(configured: str, owners: Iterable[str]) -> str:
+    """The name to announce: ``configured``, unless it is the target's own.
+
+    ``owners`` are the checked domain and its MX host names. A probe that says
+    EHLO with the server's own name looks like a forged or looping client
+    (RFC 5321 §4.1.4 wants the client's own name), so a neutral name is used.
+    """
+    names = tuple(owners)
+    if not is_within(configured, names):
+        return configured
+    return next((n for n in NEUTRAL_EHLO_NAMES if not is_within(n, names)), NEUTRAL_EHLO_NAMES[-1])
 
 
 @dataclass(frozen=True)

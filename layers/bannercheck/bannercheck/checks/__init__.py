@@ -24,6 +24,7 @@ CHECKS: tuple[CheckFn, ...] = (
     banner.check_greetings,
     banner.check_banner_consistency,
     versions.check_software,
+    ehlo.check_ehlo_name,
     ehlo.check_ehlo,
     tls.check_tls,
 )

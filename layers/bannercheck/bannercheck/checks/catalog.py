@@ -53,6 +53,7 @@ SMTP_SESSION_DROPPED = "SMTP_SESSION_DROPPED"
 PROBE_EGRESS_BLOCKED = "PROBE_EGRESS_BLOCKED"
 PROBE_NOT_ATTEMPTED = "PROBE_NOT_ATTEMPTED"
 PROBE_INTERNAL_ERROR = "PROBE_INTERNAL_ERROR"
+PROBE_EHLO_NAME_REPLACED = "PROBE_EHLO_NAME_REPLACED"
 INTERNAL_CHECK_ERROR = "INTERNAL_CHECK_ERROR"
 # --- banner ------------------------------------------------------------------
 BANNER_OK = "BANNER_OK"
@@ -262,6 +263,14 @@ CATALOG: dict[str, CodeInfo] = {
             "The address was not probed",
             None,
             "Retry the check (with a longer timeout if the deadline ran out).",
+        ),
+        _info(
+            PROBE_EHLO_NAME_REPLACED,
+            INFO,
+            "The probe's EHLO name belongs to the checked domain: a neutral name was announced",
+            "RFC 5321 §4.1.4",
+            "Nothing to do for the domain; give the probe an EHLO name of its own, outside the "
+            "domains it checks (BANNERCHECK_EHLO_NAME / --ehlo-name).",
         ),
         _info(
             PROBE_INTERNAL_ERROR,

@@ -14,7 +14,9 @@ class Context:
     domain: str  # ASCII
     dns: DnsResult
     now: datetime  # timezone-aware UTC: when the check ran
-    ehlo_name: str
+    ehlo_name: str  # the name announced
+    # The configured name, when it was the target's own and ehlo_name replaced it.
+    configured_ehlo_name: str | None = None
     slow_greeting_s: float = 5.0
     cert_expiry_warn_days: int = 14
     allow_private: bool = False

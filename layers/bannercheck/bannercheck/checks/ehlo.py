@@ -33,6 +33,19 @@ def _evidence(reply: Reply) -> str | None:
     return to_evidence_line(reply.lines)
 
 
+def check_ehlo_name(ctx: Context) -> Iterator[Finding]:
+    """Say so when the configured EHLO name was the target's own and was not used."""
+    configured = ctx.configured_ehlo_name
+    if configured is None or to_name(configured) == to_name(ctx.ehlo_name):
+        return
+    yield c.to_finding(
+        c.PROBE_EHLO_NAME_REPLACED,
+        f"The configured EHLO name {configured} is {ctx.domain}'s own (the domain or an MX "
+        f"host name, or under one): the probe announced {ctx.ehlo_name} instead",
+        evidence=f"EHLO {ctx.ehlo_name}",
+    )
+
+
 def check_ehlo(ctx: Context) -> Iterator[Finding]:
     """EHLO/HELO accepted? Same name as the greeting? STARTTLS, AUTH, VRFY offered?"""
     for host, _address, s in to_sessions(ctx):
