@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -188,6 +188,16 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
             endpoint.waiting.pop(qid, None)
 
 
+T = TypeVar("T")
+
+
+async def _gather(coros: Sequence[Coroutine[object, object, T]]) -> list[T]:
+    """``asyncio.gather``, without a task when there is one coroutine (the usual case)."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    return list(await asyncio.gather(*coros))
+
+
 ResolverT = TypeVar("ResolverT", dns.resolver.Resolver, dns.asyncresolver.Resolver)
 
 
@@ -306,7 +316,7 @@ async def resolve_address(resolver: Resolver, ip: str, settings: Settings) -> Ad
     mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None
     target = mapped or parsed
     rdtype = "A" if target.version == 4 else "AAAA"
-    forward = await asyncio.gather(*(resolver.lookup(n, rdtype) for n in names[:MAX_PTR_NAMES]))
+    forward = await _gather([resolver.lookup(n, rdtype) for n in names[:MAX_PTR_NAMES]])
     for name, answer in zip(names, forward, strict=False):
         if any(ipaddress.ip_address(r) == target for r in answer.records):
             confirmed.append(name)
@@ -331,7 +341,7 @@ async def resolve_host(
         host = replace(host, ip_literal=True)
     a, aaaa = await asyncio.gather(resolver.lookup(name, "A"), resolver.lookup(name, "AAAA"))
     ips = list(dict.fromkeys([*a.records, *aaaa.records]))
-    addresses = await asyncio.gather(*(resolve_address(resolver, ip, settings) for ip in ips))
+    addresses = await _gather([resolve_address(resolver, ip, settings) for ip in ips])
     return replace(
         host,
         cname_target=a.canonical or aaaa.canonical,
