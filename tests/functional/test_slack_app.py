@@ -19,12 +19,15 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
 from bannercheck import invoke, notify
+from bannercheck.audit import Action as AuditAction
+from bannercheck.audit import AuditTrail
 from bannercheck.render.slack import to_message
 from bannercheck.store import CheckStore, Interval, Requester, Source, Watch
 from botocore.config import Config
@@ -300,9 +303,28 @@ def test_watch_list_and_unwatch_from_a_channel(
     other = ack_json(post(slack_fn, command_body("watches", response_url=url, channel_id="C0002")))
     assert "No domain is watched" in other["text"]
 
+    refused = ack_json(
+        post(slack_fn, command_body("unwatch example.com", response_url=url, channel_id="C0002"))
+    )
+    assert "already watched from <#C0001>" in refused["text"]
+    assert store.get_watch("example.com") is not None
+
     gone = ack_json(post(slack_fn, command_body("unwatch example.com", response_url=url)))
     assert "no longer watched" in gone["text"]
     assert store.get_watch("example.com") is None
+
+    # Removals are on the audit trail like the watch itself, refused ones included.
+    now = datetime.now(UTC)
+    trail = AuditTrail(store).records(now - timedelta(hours=1), now + timedelta(hours=1))
+    unwatches = [
+        (r.decision, r.allowed, r.slack_user_id)
+        for r in trail
+        if r.action == AuditAction.UNWATCH and r.domain == "example.com"
+    ]
+    assert sorted(unwatches) == [
+        ("unwatched", True, "U0001"),
+        ("watched_elsewhere", False, "U0001"),
+    ]
 
 
 def test_watch_from_a_direct_message_alerts_the_user(

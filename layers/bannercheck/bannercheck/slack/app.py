@@ -29,6 +29,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bannercheck.audit import Action as AuditAction
+from bannercheck.audit import AuditTrail, remove_watch
 from bannercheck.codec import to_dict
 from bannercheck.policy import admit_request, verify_instructions
 from bannercheck.probe_job import AdmissionError
@@ -258,8 +259,16 @@ class Handlers:
         assert command.domain is not None
         existing = self.store.get_watch(command.domain)
         if existing is not None and existing.slack_channel != _alert_channel(requester):
+            AuditTrail(self.store).record(
+                requester,
+                command.domain,
+                action=AuditAction.UNWATCH,
+                allowed=False,
+                decision="watched_elsewhere",
+            )
             return messages.to_watched_elsewhere(command.domain, existing.slack_channel)
-        existed = existing is not None and self.store.delete_watch(command.domain)
+        # On the trail like the watch's creation, whether or not there was one.
+        existed = remove_watch(self.store, command.domain, requester)
         return messages.to_unwatched(command.domain_unicode or command.domain, existed)
 
     # --- buttons -------------------------------------------------------
