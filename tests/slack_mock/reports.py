@@ -1,44 +1,61 @@
-"""Reports built from ``bannercheck.model`` with fixed times, for Slack tests."""
+"""Reports for the Slack tests, judged by the real checks.
+
+Sessions are recorded data as the transport would store them (replies parsed
+by ``replies.to_reply``); the golden cases' findings, verdict and grade come
+from ``checks.run_checks`` and ``report.to_verdict``/``to_grade``, so the golden
+files show the catalog's wording exactly as users will read it. ``finding``
+builds one finding through ``catalog.to_finding`` for the tests that need a
+particular finding (diffs, alerts).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from bannercheck.checks import Context, run_checks
+from bannercheck.checks.catalog import to_finding
 from bannercheck.model import (
     Address,
     Certificate,
     DnsResult,
     DnsStatus,
-    EhloKeyword,
     Finding,
     MxHost,
     Reply,
     Report,
     Session,
     Severity,
+    Step,
     StepStatus,
+    Timings,
     TlsInfo,
     Verdict,
 )
+from bannercheck.replies import to_keywords, to_reply
+from bannercheck.report import to_grade, to_verdict
 
 CHECKED_AT = "2026-12-03T18:00:00.000Z"
 EHLO_NAME = "probe.bannercheck.example"
+KEYWORDS = ("PIPELINING", "SIZE 10240000", "8BITMIME")
 
 
 def reply(code: int, *texts: str) -> Reply:
-    lines = tuple(f"{code}{'-' if i < len(texts) - 1 else ' '}{t}" for i, t in enumerate(texts))
-    return Reply(code=code, lines=lines, texts=tuple(texts))
+    """A reply as the transport parses it from ``code`` and these line texts."""
+    last = len(texts) - 1
+    return to_reply([f"{code}{'-' if i < last else ' '}{t}".encode() for i, t in enumerate(texts)])
 
 
 def cert(host: str, not_after: str = "2027-03-01T00:00:00Z") -> Certificate:
     return Certificate(
         subject=f"CN={host}",
-        issuer="CN=Lab CA",
+        issuer="CN=Example CA R1,O=Example CA",
         sans=(host,),
         common_names=(host,),
         not_before="2026-09-01T00:00:00Z",
         not_after=not_after,
-        serial="01",
+        serial="0a1b2c",
         sha256="ab" * 32,
-        key_type="ECDSA",
+        key_type="EC secp256r1",
         key_bits=256,
         signature_algorithm="ecdsa-with-SHA256",
         self_signed=False,
@@ -54,37 +71,49 @@ def session(
     not_after: str = "2027-03-01T00:00:00Z",
     status: StepStatus = StepStatus.OK,
 ) -> Session:
+    """A recorded session: greeting, EHLO, STARTTLS, EHLO again, QUIT.
+
+    ``greeting`` is the text after ``220``; any other ``status`` is a session
+    that ended at connect, as a silent firewall leaves it.
+    """
     if status is not StepStatus.OK:
-        return Session(host=host, ip=ip, port=25, status=status, error="timed out")
-    keywords = (EhloKeyword("PIPELINING"), EhloKeyword("SIZE", ("10240000",)))
-    if starttls:
-        keywords += (EhloKeyword("STARTTLS"),)
-    tls = (
-        TlsInfo(
-            version="TLSv1.3",
-            cipher="TLS_AES_256_GCM_SHA384",
-            cipher_bits=256,
-            sni=host,
-            certificate=cert(host, not_after),
-            chain_length=2,
-            chain_verified=True,
-            verify_error=None,
-            name_matches=True,
+        return Session(
+            host=host,
+            ip=ip,
+            port=25,
+            status=status,
+            failed_step=Step.CONNECT,
+            error="no answer within 4.0s",
+            timings=Timings(total_ms=4000.0),
         )
-        if starttls
-        else None
+    ehlo = reply(250, host, *KEYWORDS, *(("STARTTLS",) if starttls else ()))
+    ehlo_tls = reply(250, host, *KEYWORDS) if starttls else None
+    tls = TlsInfo(
+        version="TLSv1.3",
+        cipher="TLS_AES_256_GCM_SHA384",
+        cipher_bits=256,
+        sni=host,
+        certificate=cert(host, not_after),
+        chain_length=2,
+        chain_verified=True,
+        verify_error=None,
+        name_matches=True,
     )
     return Session(
         host=host,
         ip=ip,
         port=25,
         status=status,
+        timings=Timings(connect_ms=12.0, greeting_ms=40.0, ehlo_ms=5.0, total_ms=120.0),
         greeting=reply(220, greeting or f"{host} ESMTP"),
         ehlo_command="EHLO",
-        ehlo=reply(250, host, "PIPELINING", "SIZE 10240000", *(["STARTTLS"] if starttls else [])),
-        keywords=keywords,
+        ehlo=ehlo,
+        keywords=to_keywords(ehlo),
         starttls=reply(220, "2.0.0 Ready to start TLS") if starttls else None,
-        tls=tls,
+        tls=tls if starttls else None,
+        ehlo_tls=ehlo_tls,
+        keywords_tls=to_keywords(ehlo_tls) if ehlo_tls else (),
+        quit=reply(221, "2.0.0 Bye"),
     )
 
 
@@ -96,11 +125,12 @@ def mx(
     fcrdns: bool = True,
     **session_args: object,
 ) -> MxHost:
+    """An MX host whose addresses' PTR names it (forward-confirmed unless ``fcrdns``)."""
     return MxHost(
         name=name,
         preference=preference,
-        a_status=DnsStatus.OK,
-        aaaa_status=DnsStatus.NODATA,
+        a_status=DnsStatus.OK if any(":" not in ip for ip in ips) else DnsStatus.NODATA,
+        aaaa_status=DnsStatus.OK if any(":" in ip for ip in ips) else DnsStatus.NODATA,
         addresses=tuple(
             Address(
                 ip=ip,
@@ -119,15 +149,8 @@ def mx(
 def finding(
     code: str, severity: Severity, message: str, host: str | None = None, ip: str | None = None
 ) -> Finding:
-    return Finding(
-        code=code,
-        severity=severity,
-        message=message,
-        remediation=f"Fix {code.lower().replace('_', ' ')} on the server.",
-        host=host,
-        ip=ip,
-        rfc="RFC 5321 §4.3.1" if code.startswith("BANNER") else None,
-    )
+    """One finding of ``code`` with the catalog's remediation and RFC."""
+    return to_finding(code, message, host=host, ip=ip, severity=severity, domain="example.com")
 
 
 def report(
@@ -142,6 +165,7 @@ def report(
     null_mx: bool = False,
     checked_at: str = CHECKED_AT,
 ) -> Report:
+    """A report with the findings and verdict given (for diffs and alerts)."""
     return Report(
         check_id=check_id,
         domain=domain,
@@ -154,10 +178,43 @@ def report(
         dns=DnsResult(
             mx_status=mx_status,
             null_mx=null_mx,
-            mx_records=tuple(f"{h.preference} {h.name}." for h in hosts),
+            mx_records=("0 .",) if null_mx else tuple(f"{h.preference} {h.name}." for h in hosts),
             hosts=hosts,
         ),
         findings=findings,
+    )
+
+
+def checked(
+    domain: str,
+    hosts: tuple[MxHost, ...],
+    *,
+    check_id: str,
+    mx_status: DnsStatus = DnsStatus.OK,
+    null_mx: bool = False,
+) -> Report:
+    """The report the checks make of these recorded hosts, as ``scan.check_domain`` would."""
+    bare = report(
+        domain,
+        hosts,
+        (),
+        verdict=Verdict.PASS,
+        grade="A",
+        check_id=check_id,
+        mx_status=mx_status,
+        null_mx=null_mx,
+    )
+    now = datetime.fromisoformat(CHECKED_AT.replace("Z", "+00:00"))
+    findings = run_checks(Context(domain=domain, dns=bare.dns, now=now, ehlo_name=EHLO_NAME))
+    return report(
+        domain,
+        hosts,
+        findings,
+        verdict=to_verdict(findings),
+        grade=to_grade(findings),
+        check_id=check_id,
+        mx_status=mx_status,
+        null_mx=null_mx,
     )
 
 
@@ -166,20 +223,11 @@ def clean() -> Report:
         mx("mx1.clean.example", 10, ("192.0.2.10",)),
         mx("mx2.clean.example", 20, ("192.0.2.20", "2001:db8::20")),
     )
-    return report(
-        "clean.example",
-        hosts,
-        (
-            finding("BANNER_OK", Severity.PASS, "Banners name the MX host."),
-            finding("TLS_OK", Severity.PASS, "STARTTLS with a valid certificate."),
-            finding("EHLO_EXTENSIONS", Severity.INFO, "PIPELINING, SIZE, STARTTLS offered."),
-        ),
-        verdict=Verdict.PASS,
-        grade="A",
-    )
+    return checked("clean.example", hosts, check_id="01JEXAMPLE0000000000000000")
 
 
 def failures() -> Report:
+    """Three MX hosts, each wrong differently: the greeting, STARTTLS and PTR, the certificate."""
     hosts = (
         mx(
             "mx1.broken.example",
@@ -190,133 +238,48 @@ def failures() -> Report:
         mx("mx2.broken.example", 20, ("192.0.2.32",), starttls=False, fcrdns=False),
         mx("mx3.broken.example", 30, ("192.0.2.33",), not_after="2026-12-10T00:00:00Z"),
     )
-    return report(
-        "broken.example",
-        hosts,
-        (
-            finding(
-                "BANNER_VERSION_DISCLOSED",
-                Severity.WARN,
-                "The banner discloses Postfix 2.10.1.",
-                "mx1.broken.example",
-                "192.0.2.31",
-            ),
-            finding(
-                "BANNER_MX_MISMATCH",
-                Severity.FAIL,
-                "The banner names mail.internal, not mx1.broken.example.",
-                "mx1.broken.example",
-                "192.0.2.31",
-            ),
-            finding(
-                "STARTTLS_MISSING",
-                Severity.FAIL,
-                "No STARTTLS offered.",
-                "mx2.broken.example",
-                "192.0.2.32",
-            ),
-            finding(
-                "PTR_NOT_FORWARD_CONFIRMED",
-                Severity.WARN,
-                "The PTR name does not resolve back.",
-                "mx2.broken.example",
-                "192.0.2.32",
-            ),
-            finding(
-                "TLS_CERT_EXPIRING",
-                Severity.WARN,
-                "The certificate expires in 6 days.",
-                "mx3.broken.example",
-                "192.0.2.33",
-            ),
-            finding(
-                "BANNER_OK",
-                Severity.PASS,
-                "mx3 greets with its name.",
-                "mx3.broken.example",
-                "192.0.2.33",
-            ),
-        ),
-        verdict=Verdict.FAIL,
-        grade="D",
-        check_id="01JEXAMPLE0000000000000001",
-    )
+    return checked("broken.example", hosts, check_id="01JEXAMPLE0000000000000001")
 
 
 def null_mx() -> Report:
-    return report(
-        "nomail.example",
-        (),
-        (
-            finding(
-                "DNS_NULL_MX", Severity.INFO, "The domain publishes a null MX: it accepts no mail."
-            ),
-        ),
-        verdict=Verdict.PASS,
-        grade="A",
-        null_mx=True,
-        check_id="01JEXAMPLE0000000000000002",
-    )
+    return checked("nomail.example", (), null_mx=True, check_id="01JEXAMPLE0000000000000002")
 
 
 def nonexistent() -> Report:
-    return report(
+    return checked(
         "no-such-domain.example",
         (),
-        (finding("DNS_NXDOMAIN", Severity.FAIL, "The domain does not exist."),),
-        verdict=Verdict.FAIL,
-        grade="F",
         mx_status=DnsStatus.NXDOMAIN,
         check_id="01JEXAMPLE0000000000000003",
     )
 
 
 def blocked() -> Report:
+    """Port 25 blocked where the probe runs: every connect timed out."""
     hosts = (
         mx("mx1.blocked.example", 10, ("192.0.2.41",), status=StepStatus.CONNECTION_TIMEOUT),
         mx("mx2.blocked.example", 20, ("192.0.2.42",), status=StepStatus.CONNECTION_TIMEOUT),
     )
-    return report(
-        "blocked.example",
-        hosts,
-        (
-            finding(
-                "PROBE_EGRESS_BLOCKED",
-                Severity.INCONCLUSIVE,
-                "No MX host answered on port 25; outbound port 25 is probably blocked "
-                "where the probe runs.",
-            ),
-        ),
-        verdict=Verdict.INCONCLUSIVE,
-        grade="?",
-        check_id="01JEXAMPLE0000000000000004",
-    )
+    return checked("blocked.example", hosts, check_id="01JEXAMPLE0000000000000004")
+
+
+def _big_host(i: int) -> MxHost:
+    """One of 20 MX hosts, each wrong in one of four ways (version, STARTTLS, PTR, certificate)."""
+    name = f"mx{i:02d}.big.example"
+    ips = (f"192.0.2.{100 + i}", f"2001:db8::{100 + i:x}")
+    kind = i % 4
+    if kind == 0:
+        return mx(name, i * 10, ips, greeting=f"{name} ESMTP Exim 4.9{i % 10}")
+    if kind == 1:
+        return mx(name, i * 10, ips, starttls=False)
+    if kind == 2:
+        return mx(name, i * 10, ips, fcrdns=False)
+    return mx(name, i * 10, ips, not_after=f"2026-12-{i % 10 + 5:02d}T00:00:00Z")
 
 
 def oversized() -> Report:
-    hosts = tuple(
-        mx(f"mx{i:02d}.big.example", i * 10, (f"192.0.2.{100 + i}", f"2001:db8::{100 + i:x}"))
-        for i in range(1, 21)
-    )
-    severities = (Severity.FAIL, Severity.WARN, Severity.INCONCLUSIVE, Severity.INFO, Severity.PASS)
-    findings = tuple(
-        finding(
-            f"BANNER_CHECK_{i:02d}",
-            severities[i % len(severities)],
-            f"Finding number {i} " + "with a long explanation " * 10,
-            f"mx{(i % 20) + 1:02d}.big.example",
-            f"192.0.2.{100 + (i % 20) + 1}",
-        )
-        for i in range(60)
-    )
-    return report(
-        "big.example",
-        hosts,
-        findings,
-        verdict=Verdict.FAIL,
-        grade="F",
-        check_id="01JEXAMPLE0000000000000005",
-    )
+    hosts = tuple(_big_host(i) for i in range(1, 21))
+    return checked("big.example", hosts, check_id="01JEXAMPLE0000000000000005")
 
 
 GOLDEN = {

@@ -49,14 +49,18 @@ def test_failures_come_first_with_their_remediation() -> None:
     severities = [m.group(1) for t in texts if (m := re.match(r"^:\w+: \*([A-Z]+)\* `", t))]
     assert severities[:2] == ["FAIL", "FAIL"]
     assert "WARN" in severities[2:]
-    assert any("_What to do:_ Fix starttls missing" in t for t in texts)
+    # The catalog's remediation, one line under the message.
+    [starttls] = [t for t in texts if "`STARTTLS_MISSING`" in t]
+    message, remediation = starttls.splitlines()[1:3]
+    assert message == "mx2.broken.example (192.0.2.32) does not offer STARTTLS"
+    assert remediation.startswith("_What to do:_ Enable STARTTLS with a valid certificate for")
 
 
 def test_header_has_domain_verdict_and_grade() -> None:
     header = to_message(reports.failures())["blocks"][0]
     assert header["type"] == "header"
     assert "broken.example" in header["text"]["text"]
-    assert "fail" in header["text"]["text"] and "grade D" in header["text"]["text"]
+    assert "fail" in header["text"]["text"] and "grade F" in header["text"]["text"]
 
 
 def test_each_mx_host_shows_preference_greeting_and_tls_facts() -> None:
@@ -125,8 +129,10 @@ def test_ephemeral_result_has_share_button_shared_one_not() -> None:
 
 def test_fallback_text_names_verdict_and_failures() -> None:
     text = to_message(reports.failures())["text"]
-    assert text.startswith("broken.example: fail (grade D)")
-    assert "FAIL STARTTLS_MISSING: No STARTTLS offered." in text
+    assert text.startswith("broken.example: fail (grade F)")
+    assert "FAIL STARTTLS_MISSING: mx2.broken.example (192.0.2.32) does not offer STARTTLS" in text
+    blocked = to_message(reports.blocked())["text"]
+    assert "INCONCLUSIVE PROBE_EGRESS_BLOCKED: All 2 connection attempts" in blocked
 
 
 def test_failure_message_carries_the_check_id() -> None:
@@ -194,7 +200,9 @@ def test_host_with_ampersand_banners_is_cut_at_a_safe_boundary() -> None:
 
 def test_notes_full_of_backticks_and_ampersands_stay_well_formed() -> None:
     notes = tuple(
-        reports.finding(f"NOTE_{i}", reports.Severity.INFO, "`&` " * 30 + "<&>" * 10)
+        reports.finding(
+            "EHLO_EXTENSIONS", reports.Severity.INFO, f"{i} " + "`&` " * 30 + "<&>" * 10
+        )
         for i in range(40)
     )
     report = reports.report("n.example", (), notes, verdict=reports.Verdict.PASS, grade="A")
@@ -206,3 +214,25 @@ def test_notes_full_of_backticks_and_ampersands_stay_well_formed() -> None:
     assert notes_text.endswith("…40 notes in all")
     assert not _BROKEN_ENTITY.search(notes_text)
     assert notes_text.count("`") % 2 == 0
+
+
+def test_a_finding_names_its_host_once() -> None:
+    def finding_text(finding: reports.Finding) -> str:
+        report = reports.report(
+            "x.example", (), (finding,), verdict=reports.Verdict.FAIL, grade="F"
+        )
+        return to_message(report)["blocks"][3]["text"]["text"]
+
+    named = reports.finding(
+        "STARTTLS_MISSING",
+        reports.Severity.FAIL,
+        "mx.x.example (192.0.2.1) does not offer STARTTLS",
+        "mx.x.example",
+        "192.0.2.1",
+    )
+    bare = reports.finding(
+        "STARTTLS_MISSING", reports.Severity.FAIL, "gone", "mx.x.example", "192.0.2.1"
+    )
+
+    assert finding_text(named).count("mx.x.example") == 2  # the message and the remediation
+    assert finding_text(bare).splitlines()[0].endswith("— mx.x.example (192.0.2.1)")

@@ -254,9 +254,14 @@ def _host_block(host: MxHost, report: Report, expiry_days: int) -> Block:
     return section(text)
 
 
+def _names_host(finding: Finding) -> bool:
+    """The message already says where (the checks' messages mostly start with the host)."""
+    return finding.host is not None and finding.host in finding.message
+
+
 def _finding_text(finding: Finding) -> str:
     where = ""
-    if finding.host:
+    if finding.host and not _names_host(finding):
         where = f" — {to_escaped(finding.host)}"
         if finding.ip:
             where += f" ({to_escaped(finding.ip)})"
@@ -277,7 +282,9 @@ def _notes_text(notes: Sequence[Finding]) -> str:
     """Informational findings, one line each: facts, nothing to do."""
     lines = [f"{SEVERITY_EMOJI[Severity.INFO]} *Notes*"]
     for finding in notes:
-        where = f" ({to_escaped(finding.host)})" if finding.host else ""
+        where = (
+            f" ({to_escaped(finding.host)})" if finding.host and not _names_host(finding) else ""
+        )
         lines.append(f"• `{to_escaped(finding.code)}`{where}: {to_escaped(finding.message)}")
     text = "\n".join(lines)
     if len(text) > MAX_SECTION_TEXT:
@@ -302,7 +309,7 @@ def to_fallback_text(report: Report) -> str:
     lines += [
         f"{f.severity.value.upper()} {f.code}: {f.message}"
         for f in sorted_findings(report.findings)
-        if f.severity in (Severity.FAIL, Severity.WARN)
+        if f.severity in ACTIONABLE_SEVERITIES
     ][:10]
     return to_escaped(to_truncated("\n".join(lines), MAX_FALLBACK_TEXT))
 
