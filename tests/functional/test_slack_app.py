@@ -169,6 +169,133 @@ def test_signing_secret_replaced_after_the_container_started_is_used(
     assert "How to use" in ack_json(new)["text"]
 
 
+# --- the signing secret in Secrets Manager ------------------------------------
+@pytest.fixture
+def secrets_manager(
+    dynamo: DynamoServer, monkeypatch: pytest.MonkeyPatch, env: None
+) -> Iterator[ThrottlingProxy]:
+    """Secrets Manager (moto) behind a proxy that counts its calls; the signing secret
+    is read from it by name, as in AWS (a new endpoint: an empty five-minute cache)."""
+    proxy = ThrottlingProxy(dynamo.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", proxy.url)
+    yield proxy
+    proxy.shutdown()
+    proxy.server_close()
+
+
+def _signing_secret_in_secrets_manager(
+    dynamo: DynamoServer, monkeypatch: pytest.MonkeyPatch, value: str
+) -> Any:
+    client = boto3.client(
+        "secretsmanager", endpoint_url=dynamo.url, region_name=os.environ["AWS_REGION"]
+    )
+    name = f"bannercheck-slack-signing-{random.randrange(10**9)}"
+    client.create_secret(Name=name, SecretString=value)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET_NAME", name)
+    return lambda new: client.put_secret_value(SecretId=name, SecretString=new)
+
+
+def _secret_reads(proxy: ThrottlingProxy) -> int:
+    return proxy.forwarded.count("GetSecretValue")
+
+
+def test_secret_set_after_the_placeholder_was_cached_is_used_at_once(
+    dynamo: DynamoServer,
+    secrets_manager: ThrottlingProxy,
+    slack: MockSlack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_secret = _signing_secret_in_secrets_manager(dynamo, monkeypatch, "replace-me")
+    slack_fn = load_slack_function()
+    help_body = command_body("help", response_url=slack.response_url("sm"))
+    placeholder = slack_fn.handler(to_event(help_body, secret="replace-me"), CONTEXT)
+    assert placeholder["statusCode"] == 200  # the placeholder is what the container cached
+    reads = _secret_reads(secrets_manager)
+
+    set_secret(SECRET)  # the admin sets the real one; the cache has 5 minutes to go
+    first = post(slack_fn, help_body)
+    second = post(slack_fn, help_body)
+
+    assert "How to use" in ack_json(first)["text"]  # the very first request, not 5 min later
+    assert "How to use" in ack_json(second)["text"]
+    assert _secret_reads(secrets_manager) == reads + 1  # one read past the cache, then cached
+
+
+def test_a_burst_of_forged_requests_reads_the_secret_at_most_once(
+    dynamo: DynamoServer,
+    secrets_manager: ThrottlingProxy,
+    slack: MockSlack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _signing_secret_in_secrets_manager(dynamo, monkeypatch, SECRET)
+    slack_fn = load_slack_function()
+    body = command_body("example.com", response_url=slack.response_url("burst"))
+    help_body = command_body("help", response_url=slack.response_url("burst"))
+    assert ack_json(post(slack_fn, help_body))  # the container is warm
+    reads = _secret_reads(secrets_manager)
+
+    def forge(i: int) -> int:
+        forged = to_event(body, secret=f"forged-{i}-" + SECRET[12:])
+        return int(slack_fn.handler(forged, CONTEXT)["statusCode"])
+
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda: statuses.append(forge(-1))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    statuses += [forge(i) for i in range(40)]
+    for t in threads:
+        t.join()
+
+    assert statuses == [401] * 48
+    # The first refusal looked past the cache (the secret was unchanged); the 47
+    # others, within 30 s of it, did not.
+    assert _secret_reads(secrets_manager) - reads == 1
+    invoke.wait_local(30)
+    assert slack.requests() == []
+
+
+def test_the_secret_is_looked_at_again_once_the_interval_has_passed(
+    slack: MockSlack, store: CheckStore, env: None
+) -> None:
+    from bannercheck.slack.app import make_app
+    from bannercheck.slack.handler import SecretRefreshingHandler
+    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+    # Secrets Manager's value and the cached one; the cache never lapses here.
+    secret = {"stored": "replace-me", "cached": "replace-me"}
+    forced: list[float] = []
+    now = [1000.0]
+
+    def read_secret(*, force: bool = False) -> str:
+        if force:
+            forced.append(now[0])
+            secret["cached"] = secret["stored"]
+        return secret["cached"]
+
+    def build(signing_secret: str) -> SlackRequestHandler:
+        app = make_app(signing_secret=signing_secret, store=store, invoke=invoke.invoke_probe)
+        return SlackRequestHandler(app)
+
+    handler = SecretRefreshingHandler(
+        build, read_secret, recheck_interval_s=30, clock=lambda: now[0]
+    )
+    help_body = command_body("help", response_url=slack.response_url("later"))
+
+    forged = handler.handle(to_event(help_body, secret="forged"), CONTEXT)
+    secret["stored"] = SECRET  # the admin sets the real one
+    now[0] += 29
+    refused = handler.handle(to_event(help_body, secret=SECRET), CONTEXT)
+    now[0] += 1
+    accepted = handler.handle(to_event(help_body, secret=SECRET), CONTEXT)
+
+    assert forged["statusCode"] == 401  # looked again: still the placeholder
+    assert refused["statusCode"] == 401  # within 30 s of the last look: not read again
+    assert "How to use" in ack_json(accepted)["text"]
+    assert forced == [1000.0, 1030.0]
+
+
 def test_logs_are_json_with_the_http_api_request_id(slack_fn: ModuleType, slack: MockSlack) -> None:
     body = command_body("example.com", response_url=slack.response_url("log"))
     ack_json(post(slack_fn, body))

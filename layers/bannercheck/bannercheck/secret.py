@@ -26,8 +26,10 @@ class SecretMissingError(RuntimeError):
     """A secret that exists but holds no value (or a binary one)."""
 
 
-def fetch_secret(name: str) -> str:
+def fetch_secret(name: str, *, force: bool = False) -> str:
     """The string value of the secret ``name`` (a name or an ARN), cached.
+
+    ``force`` reads it from Secrets Manager past the cache (and caches the answer).
 
     >>> fetch_secret("arn:aws:secretsmanager:…:secret:bannercheck-verify")  # doctest: +SKIP
     'k2J…'
@@ -35,7 +37,7 @@ def fetch_secret(name: str) -> str:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or os.environ.get(
         "AWS_ENDPOINT_URL", ""
     )
-    value = _provider(endpoint).get(name, max_age=SECRET_MAX_AGE_S)
+    value = _provider(endpoint).get(name, max_age=SECRET_MAX_AGE_S, force_fetch=force)
     if isinstance(value, bytes):
         value = value.decode()
     if not isinstance(value, str) or not value.strip():

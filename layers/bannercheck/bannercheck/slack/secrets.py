@@ -27,7 +27,7 @@ class SlackConfigError(RuntimeError):
     """A Slack credential is configured neither directly nor by secret name."""
 
 
-def _secret(env: Mapping[str, str], direct: str, by_name: str) -> str:
+def _secret(env: Mapping[str, str], direct: str, by_name: str, *, force: bool = False) -> str:
     value = env.get(direct)
     if value:
         return value
@@ -36,14 +36,16 @@ def _secret(env: Mapping[str, str], direct: str, by_name: str) -> str:
         if direct == "SLACK_SIGNING_SECRET" and env.get("BANNERCHECK_LOCAL") == "1":
             return local_signing_secret()
         raise SlackConfigError(f"set {direct} or {by_name}")
-    return fetch_secret(name)
+    return fetch_secret(name, force=force)
 
 
-def signing_secret(environ: Mapping[str, str] | None = None) -> str:
+def signing_secret(environ: Mapping[str, str] | None = None, *, force: bool = False) -> str:
+    """The signing secret; ``force`` reads a Secrets Manager one past its cache."""
     return _secret(
         os.environ if environ is None else environ,
         "SLACK_SIGNING_SECRET",
         "SLACK_SIGNING_SECRET_NAME",
+        force=force,
     )
 
 
