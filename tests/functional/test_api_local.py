@@ -205,6 +205,35 @@ def test_errors_are_json_with_the_right_status(
     assert_error(api.call(method, path, body), status, code)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code", "says"),
+    [
+        ("POST", "/checks", [{"domain": "good.test"}], "invalid_body", "JSON object"),
+        ("POST", "/checks", "good.test", "invalid_body", "JSON object"),
+        ("POST", "/checks", None, "invalid_domain", '{"domain": "example.com"}'),
+        ("POST", "/checks", {"domain": None}, "invalid_domain", '{"domain": "example.com"}'),
+        ("POST", "/checks", {"domain": ["good.test"]}, "invalid_domain", "253 characters"),
+        ("POST", "/checks", {"domain": "good.test", "watch": True}, "invalid_body", "field watch"),
+        ("PUT", "/watches/good.test", ["hourly"], "invalid_body", "JSON object"),
+        ("PUT", "/watches/good.test", {"interval": 24}, "invalid_interval", "hourly, daily"),
+        ("PUT", "/watches/good.test", {"interval": None}, "invalid_interval", "hourly, daily"),
+        ("PUT", "/watches/good.test", {"slack_channel": 123}, "invalid_channel", "C0123ABCD"),
+        ("PUT", "/watches/good.test", {"slack_channel": "C01\n"}, "invalid_channel", "C0123"),
+        ("PUT", "/watches/good.test", {"slack_team_id": "T-1"}, "invalid_team", "T0123ABCD"),
+        ("PUT", "/watches/good.test", {"channel": "C0123ABCD"}, "invalid_body", "field channel"),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_refused_naming_the_field(
+    api: Client, method: str, path: str, body: Any, code: str, says: str
+) -> None:
+    reply = api.call(method, path, body)
+    assert_error(reply, 400, code)
+    assert says in reply.body["error"]["message"], reply
+    # Refused before anything ran or was stored.
+    assert api.call("GET", "/watches").body == {"watches": []}
+    assert_error(api.call("GET", "/checks/good.test"), 404, "not_found")
+
+
 def test_policy_refusal_is_403(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BANNERCHECK_POLICY", "allowlist")
     monkeypatch.setenv("BANNERCHECK_ALLOWLIST", "good.test")

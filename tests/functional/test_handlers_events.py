@@ -133,6 +133,21 @@ def test_api_event_with_bad_input_is_400_json(store: CheckStore) -> None:
     assert json.loads(body)["error"]["code"] == "invalid_domain"
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [([{"domain": "good.test"}], "invalid_body"), ({"domain": 7}, "invalid_domain")],
+)
+def test_api_event_with_a_body_of_the_wrong_shape_is_400_json(
+    store: CheckStore, body: Any, code: str
+) -> None:
+    api = function("api")
+    event = load_event("api-post-checks.json")
+    event["body"] = json.dumps(body)
+    status, headers, raw = to_response(api.handler(event, context("api")))
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    assert json.loads(raw)["error"]["code"] == code
+
+
 def _sqs_event(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     event = load_event("sqs-probe-batch.json")
     template = event["Records"][0]

@@ -12,9 +12,14 @@ Routes (openapi.yaml describes them):
   DELETE /checks/{domain}            erase a domain's stored checks (admin API key)
 Errors are always ``{"error": {"code": ..., "message": ...}}``.
 
-Input is validated here rather than with the resolver's ``enable_validation``:
-that needs pydantic, a native package that would add megabytes to the layer and
-a slow import to every cold start, for two small bodies.
+Request bodies are checked in two steps. First their shape, against the
+request-body schema openapi.yaml publishes (``api_schemas``, a test keeps the two
+equal), with Powertools' JSON Schema validation (``utilities.validation``, which
+runs fastjsonschema, pure Python); a failure becomes a 400 naming the field.
+Then the meaning, by hand: the domain through ``to_domain`` (not a URL, an
+address or an IP). The resolver's own ``enable_validation`` is not used: it
+needs pydantic, a native package that would add megabytes to the layer and a
+slow import to every cold start, for two small bodies.
 
 Example (the handler in functions/api/app.py)::
 
@@ -26,12 +31,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from bannercheck import audit
+from bannercheck.api_schemas import CHECK_REQUEST, WATCH_REQUEST
 from bannercheck.domain import Domain, DomainError, to_domain
 from bannercheck.ids import is_accepted_check_id
 from bannercheck.invoke import ProbeInvokeError
@@ -57,12 +63,28 @@ from bannercheck.store import (
     cached_store_from_env,
 )
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.validation import SchemaValidationError
+
 log = logging.getLogger(__name__)
 JSON = "application/json"
 MAX_BODY_BYTES = 4096
 NEXT_SINCE_HEADER = "X-Audit-Next-Since"  # set when an audit export was capped
 CACHED_HEADER = "X-Bannercheck-Cached"  # "true": a stored result, not probed for this request
 _admit: Admit = admit_by_policy
+# A body field the schema refuses -> (error code, what a good value looks like).
+FIELD_ERRORS = {
+    "domain": (
+        "invalid_domain",
+        'give the domain as {"domain": "example.com"} (253 characters at most)',
+    ),
+    "interval": (
+        "invalid_interval",
+        "interval must be one of " + ", ".join(i.value for i in Interval),
+    ),
+    "slack_channel": ("invalid_channel", "slack_channel must be a channel id like C0123ABCD"),
+    "slack_team_id": ("invalid_team", "slack_team_id must be a team id like T0123ABCD"),
+}
 
 app = APIGatewayRestResolver()
 
@@ -107,22 +129,49 @@ def _domain(text: str) -> Domain:
     return to_domain(unquote(text).strip())
 
 
-def _body() -> dict[str, Any]:
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON body, checked against ``schema`` (its defaults filled in)."""
     try:
         raw = app.current_event.decoded_body or ""
     except UnicodeDecodeError as exc:  # found by schemathesis: bytes that are not UTF-8
         raise ApiError(400, "invalid_json", "the request body is not UTF-8 JSON") from exc
     if len(raw.encode()) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"the request body is over {MAX_BODY_BYTES} bytes")
-    if not raw.strip():
-        return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "the request body must be a JSON object")
-    return body
+    # Imported on the first body rather than with the module: GETs never need it.
+    from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
+
+    try:
+        checked: dict[str, Any] = validate(event=body, schema=schema)
+    except SchemaValidationError as exc:
+        raise _to_body_error(exc, schema) from None
+    return checked
+
+
+def _to_body_error(exc: SchemaValidationError, schema: dict[str, Any]) -> ApiError:
+    """The 400 for a body its schema refused, naming the field at fault.
+
+    ``exc.path`` is where in the body (``["data", "domain"]``), ``exc.rule`` the
+    keyword broken (type, required, additionalProperties, ...).
+    """
+    path = exc.path or []
+    body = exc.value if isinstance(exc.value, dict) else {}
+    known = list(schema["properties"])
+    field = path[1] if len(path) >= 2 else None
+    if exc.rule == "required":
+        field = next((name for name in schema["required"] if name not in body), None)
+    if field in FIELD_ERRORS:
+        return ApiError(400, *FIELD_ERRORS[field])
+    if exc.rule == "additionalProperties":
+        extra = ", ".join(sorted(set(body) - set(known)))
+        message = f"unknown field {extra}; the body takes {', '.join(known)}"
+        return ApiError(400, "invalid_body", message)
+    if path == ["data"] and exc.rule == "type":
+        return ApiError(400, "invalid_body", "the request body must be a JSON object")
+    return ApiError(400, "invalid_body", str(exc.validation_message))
 
 
 def _base_path() -> str:
@@ -176,9 +225,7 @@ def _watch_json(w: Watch) -> dict[str, Any]:
 # --- routes -------------------------------------------------------------------
 @app.post("/checks")
 def create_check() -> Response:
-    body = _body()
-    if not isinstance(body.get("domain"), str):
-        raise ApiError(400, "invalid_domain", 'give the domain as {"domain": "example.com"}')
+    body = _body(CHECK_REQUEST)
     domain = to_domain(body["domain"].strip())
     result = request_check(
         domain, _requester(), store=_store(), settings=settings_from_env(), admit=_admit
@@ -243,18 +290,11 @@ def list_watches() -> Response:
 @app.put("/watches/<domain>")
 def put_watch(domain: str) -> Response:
     target = _domain(domain)
-    body = _body()
-    try:
-        interval = Interval(body.get("interval") or "daily")
-    except ValueError:
-        choices = ", ".join(i.value for i in Interval)
-        raise ApiError(400, "invalid_interval", f"interval must be one of {choices}") from None
+    # The schema decides the whole body: interval (default filled in), channel and team ids.
+    body = _body(WATCH_REQUEST)
+    interval = Interval(body["interval"])
     channel = body.get("slack_channel")
-    if channel is not None and (not isinstance(channel, str) or not channel.isalnum()):
-        raise ApiError(400, "invalid_channel", "slack_channel must be a channel id like C0123ABCD")
     team = body.get("slack_team_id")
-    if team is not None and (not isinstance(team, str) or not team.isalnum()):
-        raise ApiError(400, "invalid_team", "slack_team_id must be a team id like T0123ABCD")
     store = _store()
     requester = _requester()
     admit_watch(target, requester, store, settings_from_env())
