@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 PORT ?= 3000
 
-.PHONY: setup system-deps test lint typecheck unit integration demo run build bench slack tick clean
+.PHONY: setup system-deps test lint typecheck unit integration demo run build bench slack tick template-lint clean
 
 # --- set-up --------------------------------------------------------------
 $(STAMP): pyproject.toml
