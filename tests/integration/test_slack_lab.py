@@ -7,7 +7,10 @@ identical results post nothing, a changed result posts one alert.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from types import ModuleType
@@ -15,6 +18,7 @@ from types import ModuleType
 import pytest
 from bannercheck import invoke
 from bannercheck.ids import new_check_id
+from bannercheck.probe_job import to_payload
 from bannercheck.store import CheckStore, Requester, Source, Watch
 
 from tests.fixtures.dynamodb import DynamoServer, moto_server
@@ -27,6 +31,7 @@ from tests.slack_mock.stack import (
     ack_json,
     check_id_of,
     delivered,
+    load_function,
     load_slack_function,
     new_store,
     post,
@@ -195,3 +200,45 @@ def test_verified_policy_with_a_silent_nameserver_still_answers(
     assert "_bannercheck.good.test" in reply["text"]
     invoke.wait_local(30)
     assert slack.requests() == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _EndingContext(invoke.LocalContext):
+    """A Lambda context whose invocation ends at ``ends_at`` (time.monotonic)."""
+
+    ends_at: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.ends_at - time.monotonic()) * 1000), 0)
+
+
+def test_a_check_never_outlives_the_probe_function(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tarpit.test greets one byte a second: left alone, the check would use its
+    # whole 30 s deadline; the invocation has 8 s. The requester must still get
+    # the findings, with time to spare for storing and delivering them.
+    monkeypatch.setenv("BANNERCHECK_TIMEOUT", "30")
+    probe_fn = load_function("probe")
+    arrived: list[float] = []
+    slack.on_receive = lambda record: arrived.append(time.monotonic())
+    requester = Requester(source=Source.SLACK, slack_team_id="T0001", slack_user_id="U0001")
+    reply_to = {"kind": "slack_response_url", "url": slack.response_url("tarpit")}
+    payload = to_payload("tarpit.test", requester, reply_to=reply_to)
+    start = time.monotonic()
+    context = _EndingContext(aws_request_id=str(uuid.uuid4()), ends_at=start + 8.0)
+
+    report = probe_fn.handler(payload, context)
+    returned = time.monotonic()
+
+    [result] = slack.wait_for(1, path=slack.response_path("tarpit"), timeout_s=1)
+    assert arrived[0] < context.ends_at and returned < context.ends_at
+    assert returned - start < 8.0 - 2.0  # the margin is kept for storing and delivering
+    message = result.json
+    assert_valid_message(message)
+    text = json.dumps(message["blocks"], ensure_ascii=False)
+    assert payload["check_id"] in text
+    assert report["verdict"] in ("fail", "inconclusive")
+    assert store.get_check("tarpit.test", payload["check_id"]) is not None
+    [session] = [a["session"] for h in report["dns"]["hosts"] for a in h["addresses"]]
+    assert session["status"] != "ok"  # cut short, as the tarpit never finished greeting

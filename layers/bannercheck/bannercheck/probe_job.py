@@ -45,6 +45,10 @@ metrics = Metrics()  # shares its buffer with the handler's Metrics(); flushed t
 REPLY_KINDS = ("slack_response_url", "slack_channel")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")  # as to_timestamp
 DELIVERY_CLAIM_TTL_S = 86_400
+# Kept back from the invocation's remaining time for storing the report and
+# delivering it (Slack, with its retries) after the check.
+HAND_OFF_MARGIN_S = 5.0
+MIN_CHECK_S = 0.5  # too little left: the check gives up at once and says so
 
 
 class AdmissionError(Exception):
@@ -343,6 +347,21 @@ def _record_metrics(report: Report) -> None:
         metrics.add_metric(name=f"Findings_{severity}", unit=MetricUnit.Count, value=count)
 
 
+def to_bounded_settings(settings: Settings, context: Any) -> Settings:
+    """``settings`` with the check's deadline cut to what the invocation has left.
+
+    A check that outlived the function would die with it: nothing stored and the
+    requester never told. Read per payload, as an SQS batch uses the time up.
+    """
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return settings
+    left_s = remaining_ms() / 1000 - HAND_OFF_MARGIN_S
+    if left_s >= settings.timeout_s:
+        return settings
+    return settings.with_(timeout_s=max(left_s, MIN_CHECK_S))
+
+
 def handle_event(event: Mapping[str, Any], context: Any) -> Any:
     """The probe function: an SQS batch (partial failures) or one direct payload."""
     from bannercheck.settings import settings_from_env
@@ -352,7 +371,7 @@ def handle_event(event: Mapping[str, Any], context: Any) -> Any:
     settings = settings_from_env()
     if "Records" in event:
         return _handle_sqs(event, context, store=store, settings=settings)
-    return run_payload(event, store=store, settings=settings)
+    return run_payload(event, store=store, settings=to_bounded_settings(settings, context))
 
 
 def _handle_sqs(
@@ -372,7 +391,7 @@ def _handle_sqs(
             payload = json.loads(record.body)
         except ValueError as exc:
             raise BadPayloadError("message body is not JSON") from exc
-        run_payload(payload, store=store, settings=settings)
+        run_payload(payload, store=store, settings=to_bounded_settings(settings, context))
 
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(dict(event), record_handler, processor, context)
