@@ -30,7 +30,8 @@ from bannercheck.local.server import LocalGateway
 
 from tests.fixtures.dynamodb import DynamoServer
 
-pytestmark = pytest.mark.integration
+# Saturates both cores for a while: runs alone, after the parallel suite (see Makefile).
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
 SECONDS = float(os.environ.get("BANNERCHECK_LOAD_SECONDS") or 10)
 CLIENTS = int(os.environ.get("BANNERCHECK_LOAD_CLIENTS") or 50)

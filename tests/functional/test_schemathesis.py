@@ -29,7 +29,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.fixtures.dynamodb import DynamoServer
 
-pytestmark = pytest.mark.integration
+# Saturates both cores for a while: runs alone, after the parallel suite (see Makefile).
+pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES") or 8)
