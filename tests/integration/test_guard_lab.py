@@ -42,12 +42,13 @@ def test_loopback_targets_are_refused_before_connecting(lab: Any, domain: str) -
 
 
 class _Listener:
-    """A TCP listener on [::1]:25 that counts accepted connections."""
+    """A TCP listener on port 25 of ``host`` ([::1] or 127.0.0.1) that counts connections."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    def __init__(self, host: str = "::1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("::1", 25))
+        self.sock.bind((host, 25))
         self.sock.listen(8)
         self.sock.settimeout(0.2)
         self.accepted = 0
@@ -91,3 +92,27 @@ def test_ipv6_loopback_is_refused(lab: Any, v6_listener: _Listener) -> None:
     lab_mode = run_check("v6.test", _deployed(lab).with_(allow_private=True, timeout_s=1.0))
     assert_valid_report(to_dict(lab_mode))
     assert v6_listener.accepted >= 1
+
+
+@pytest.fixture
+def v4_listener() -> Iterator[_Listener]:
+    listener = _Listener("127.0.0.1")
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.mark.xdist_group("ipv4-loopback-25")
+@pytest.mark.parametrize("domain", ["loop4.test", "loopmapped.test"])
+def test_literal_loopback_is_refused(lab: Any, v4_listener: _Listener, domain: str) -> None:
+    """127.0.0.1 and ::ffff:127.0.0.1, as DNS gives them: the listener sees nothing."""
+    report = run_check(domain, _deployed(lab))
+    assert_valid_report(to_dict(report))
+    assert "ADDRESS_NOT_PUBLIC" in {f.code for f in report.findings}
+    assert [s.status for s in report.sessions()] == [StepStatus.NOT_ATTEMPTED]
+    assert v4_listener.accepted == 0
+    # And the listener is real: the lab mode reaches it by either spelling.
+    lab_mode = run_check(domain, _deployed(lab).with_(allow_private=True, timeout_s=1.0))
+    assert_valid_report(to_dict(lab_mode))
+    assert v4_listener.accepted >= 1

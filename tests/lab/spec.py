@@ -309,6 +309,21 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
     b.mx("mapped.test", 10, "mapped.test")
     b.add("mapped.test", "AAAA", f"::ffff:{mapped_ip}")
 
+    # The usual spellings of loopback, whatever /24 the lab runs on: 127.0.0.1 and its
+    # IPv4-mapped form (a test listens on 127.0.0.1:25 and must see no connection).
+    b.domain(
+        "loop4.test", "MX host has only A 127.0.0.1 (private-address guard)", "ADDRESS_NOT_PUBLIC"
+    )
+    b.mx("loop4.test", 10, "loop4.test")
+    b.add("loop4.test", "A", "127.0.0.1")
+    b.domain(
+        "loopmapped.test",
+        "MX host has only AAAA ::ffff:127.0.0.1 (IPv4-mapped loopback; private-address guard)",
+        "ADDRESS_NOT_PUBLIC",
+    )
+    b.mx("loopmapped.test", 10, "loopmapped.test")
+    b.add("loopmapped.test", "AAAA", "::ffff:127.0.0.1")
+
     b.domain("refused.test", "Nothing listens on port 25 of the MX", "SMTP_CONNECT_REFUSED")
     b.mx("refused.test", 10, "mx.refused.test")
     b.add("mx.refused.test", "A", f"{p}.{REFUSED}")
