@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
+from bannercheck.aio import gather_all
 from bannercheck.model import Address, DnsResult, DnsStatus, MxHost
 from bannercheck.netpolicy import is_public
 from bannercheck.settings import Settings
@@ -188,16 +189,6 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
             endpoint.waiting.pop(qid, None)
 
 
-T = TypeVar("T")
-
-
-async def _gather(coros: Sequence[Coroutine[object, object, T]]) -> list[T]:
-    """``asyncio.gather``, without a task when there is one coroutine (the usual case)."""
-    if len(coros) == 1:
-        return [await coros[0]]
-    return list(await asyncio.gather(*coros))
-
-
 ResolverT = TypeVar("ResolverT", dns.resolver.Resolver, dns.asyncresolver.Resolver)
 
 
@@ -316,7 +307,7 @@ async def resolve_address(resolver: Resolver, ip: str, settings: Settings) -> Ad
     mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None
     target = mapped or parsed
     rdtype = "A" if target.version == 4 else "AAAA"
-    forward = await _gather([resolver.lookup(n, rdtype) for n in names[:MAX_PTR_NAMES]])
+    forward = await gather_all([resolver.lookup(n, rdtype) for n in names[:MAX_PTR_NAMES]])
     for name, answer in zip(names, forward, strict=False):
         if any(ipaddress.ip_address(r) == target for r in answer.records):
             confirmed.append(name)
@@ -341,7 +332,7 @@ async def resolve_host(
         host = replace(host, ip_literal=True)
     a, aaaa = await asyncio.gather(resolver.lookup(name, "A"), resolver.lookup(name, "AAAA"))
     ips = list(dict.fromkeys([*a.records, *aaaa.records]))
-    addresses = await _gather([resolve_address(resolver, ip, settings) for ip in ips])
+    addresses = await gather_all([resolve_address(resolver, ip, settings) for ip in ips])
     return replace(
         host,
         cname_target=a.canonical or aaaa.canonical,
@@ -390,8 +381,8 @@ async def _resolve_mail_hosts(resolver: Resolver, domain: str, settings: Setting
         ordered = sorted(best.items(), key=lambda item: (item[1], item[0]))
         probed = ordered[: settings.max_mx_hosts]
         skipped = tuple(name for name, _pref in ordered[settings.max_mx_hosts :])
-        hosts = await asyncio.gather(
-            *(resolve_host(resolver, name, pref, settings) for name, pref in probed)
+        hosts = await gather_all(
+            [resolve_host(resolver, name, pref, settings) for name, pref in probed]
         )
         return replace(result, hosts=tuple(hosts), skipped_hosts=skipped)
     if mx.status is not DnsStatus.NODATA:

@@ -19,6 +19,7 @@ import dns.resolver
 
 from bannercheck import dns as dnsmod
 from bannercheck import transport
+from bannercheck.aio import gather_all
 from bannercheck.checks import Context, run_checks
 from bannercheck.domain import Domain, to_domain
 from bannercheck.ids import new_check_id
@@ -148,7 +149,7 @@ async def _probe_hosts(
         for a, address in enumerate(host.addresses):
             jobs.append((h, a))
             coros.append(_probe_address(host, address, settings, deadline, limiter, probe_fn))
-    results = await asyncio.gather(*coros)
+    results = await gather_all(coros)
     hosts = [list(host.addresses) for host in dns_result.hosts]
     for (h, a), probed in zip(jobs, results, strict=True):
         hosts[h][a] = probed
