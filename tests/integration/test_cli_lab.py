@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -14,8 +19,8 @@ from tests.reportcheck import assert_valid_report
 pytestmark = pytest.mark.integration
 
 
-def _cli(lab: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
+def _command(lab: Any, *args: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "bannercheck.cli",
@@ -31,7 +36,60 @@ def _cli(lab: Any, *args: str) -> subprocess.CompletedProcess[str]:
         "probe.bannercheck.test",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _cli(lab: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _command(lab, *args), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _cli_on_a_terminal(lab: Any, *args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as its stdout, as a person's shell does.
+
+    Returns the exit status and everything written to the terminal. The pty is read
+    while the child runs: its buffer is small, and a full one would block the child.
+    """
+    controller, terminal = pty.openpty()
+    try:
+        child = subprocess.Popen(
+            _command(lab, *args),
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        os.close(terminal)  # else reading never sees the end of the child's output
+    chunks = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # Linux: EIO once the child's end is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = child.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        os.close(controller)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.stderr is not None
+    stderr = child.stderr.read().decode()
+    child.stderr.close()
+    assert "Traceback" not in stderr, stderr
+    # The terminal's line discipline turns each \n into \r\n.
+    return status, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+_ANSI_SGR = re.compile("\033\\[[0-9;]*m")
 
 
 @pytest.mark.parametrize(
@@ -95,3 +153,42 @@ def test_unicode_domain_is_shown_in_both_forms(lab: Any) -> None:
     report = json.loads(result.stdout)
     assert report["domain"] == "xn--bcher-kva.test"
     assert report["domain_unicode"] == "bücher.test"
+
+
+def _environment(**changes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(changes)
+    return env
+
+
+def test_human_output_in_colour_on_a_terminal(lab: Any) -> None:
+    status, output = _cli_on_a_terminal(lab, "version.test", env=_environment())
+    assert status == 1, output  # a fail finding: the status does not depend on the terminal
+    assert "\033[1mversion.test\033[0m" in output  # the domain in bold
+    assert "\033[31mFAIL (grade " in output  # the verdict in red
+    assert "\033[31mFAIL        \033[0m BANNER_VULNERABLE_VERSION" in output
+    plain = _ANSI_SGR.sub("", output)
+    assert "\033[" not in plain  # only colour escapes, nothing else
+    assert "mx.version.test" in plain
+    assert "fix:" in plain
+
+
+@pytest.mark.parametrize(
+    ("domain", "status", "verdict"),
+    [
+        ("nullmx.test", 0, "\033[32mPASS (grade "),  # green
+        ("servfail.test", 3, "\033[35mINCONCLUSIVE (grade "),  # magenta
+    ],
+)
+def test_exit_status_on_a_terminal(lab: Any, domain: str, status: int, verdict: str) -> None:
+    result, output = _cli_on_a_terminal(lab, domain, env=_environment())
+    assert result == status, output
+    assert verdict in output
+
+
+def test_no_color_turns_colour_off_on_a_terminal(lab: Any) -> None:
+    status, output = _cli_on_a_terminal(lab, "version.test", env=_environment(NO_COLOR="1"))
+    assert status == 1, output
+    assert "\033[" not in output
+    assert "BANNER_VULNERABLE_VERSION" in output
+    assert "mx.version.test" in output
