@@ -28,14 +28,15 @@ PUBLIC_EVENT_TYPES = {"Api", "HttpApi", "FunctionUrl"}
 # action would only show in AWS. tests/functional/test_deployed_env.py records the
 # calls the dispatcher and the probe really make and compares them with the template.
 DYNAMODB_ACTIONS = {
-    # checks, history, watches, audit export, erasure (delete), claims, rate counters
-    "ApiFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
-    # admission (audit, rate counters, claims), history, watch/unwatch, buttons
-    "SlackFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
+    # checks, history, watches, audit export, erasure (delete), claims, rate counters,
+    # the opt-outs (GET/PUT/DELETE /opt-outs; BatchGetItem: the ones covering a domain)
+    "ApiFunction": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
+    # admission (audit, rate counters, claims, opt-outs), history, watch/unwatch, buttons
+    "SlackFunction": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"},
     # get/put the check, claims and address leases, the watch's last result
     "ProbeFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem"},
-    # due watches, advance_watch, the audit record
-    "DispatchFunction": {"Query", "UpdateItem", "PutItem"},
+    # due watches, advance_watch, the audit record, the opt-outs covering a due domain
+    "DispatchFunction": {"Query", "UpdateItem", "PutItem", "BatchGetItem"},
 }
 # Partition keys a function may delete where it must not delete stored checks
 # (store.py: claims are CLAIM#<key>, watches live under WATCH).

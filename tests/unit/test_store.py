@@ -8,21 +8,25 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bannercheck.codec import to_dict
 from bannercheck.model import Reply
 from bannercheck.store import (
     COMPRESS_OVER_BYTES,
+    MAX_OPT_OUT_REASON,
     MAX_STORED_FINDINGS,
     NOTE_FINDINGS_CAPPED,
     NOTE_REPLIES_SHORTENED,
     NOTE_TRIMMED,
+    TTL,
     CheckStore,
     CursorError,
     Interval,
     Requester,
     Source,
+    StoreError,
     Watch,
     table_definition,
 )
@@ -310,3 +314,75 @@ def test_findings_are_capped_as_the_last_resort(store: CheckStore) -> None:
     assert len(got.report.findings) == MAX_STORED_FINDINGS
     assert [f.code for f in got.report.findings] == [f.code for f in findings[:MAX_STORED_FINDINGS]]
     assert (got.report.verdict, got.report.grade) == (report.verdict, report.grade)
+
+
+# --- opt-outs ---------------------------------------------------------------------------
+def test_opt_outs_are_added_listed_replaced_and_lifted(store: CheckStore) -> None:
+    assert list(store.opt_outs()) == []
+    added, created = store.put_opt_out("example.com", API, "ticket 1234")
+    assert created and added.added_by == API and added.reason == "ticket 1234"
+    assert not store.put_opt_out("example.com", SLACK, "x" * 2000)[1]
+    store.put_opt_out("other.test", API)
+    store.put_watch(Watch(domain="example.com"))  # another kind of item, by domain too
+    listed = list(store.opt_outs())
+    assert [(o.domain, o.added_by, len(o.reason)) for o in listed] == [
+        ("example.com", SLACK, MAX_OPT_OUT_REASON),
+        ("other.test", API, 0),
+    ]
+    assert [w.domain for w in store.watches()] == ["example.com"]
+    assert store.delete_opt_out("example.com")
+    assert not store.delete_opt_out("example.com")
+    assert [o.domain for o in store.opt_outs()] == ["other.test"]
+
+
+def test_an_opt_out_covers_the_domain_and_every_name_below_it(store: CheckStore) -> None:
+    store.put_opt_out("example.com", API, "parent")
+    store.put_opt_out("mx.example.com", API, "closer")
+    assert store.find_opt_out("example.com").reason == "parent"  # type: ignore[union-attr]
+    assert store.find_opt_out("a.b.example.com").reason == "parent"  # type: ignore[union-attr]
+    assert store.find_opt_out("x.mx.example.com").reason == "closer"  # type: ignore[union-attr]
+    for name in ("notexample.com", "com", "example.org", "example.com.evil.test"):
+        assert store.find_opt_out(name) is None, name
+    store.delete_opt_out("example.com")
+    assert store.find_opt_out("a.example.com") is None  # lifted at once: nothing cached
+
+
+def test_opt_outs_do_not_expire_with_the_retention(store: CheckStore) -> None:
+    store.put_opt_out("example.com", API)
+    item = store.client.get_item(
+        TableName=store.table_name,
+        Key={"pk": {"S": "OPTOUT"}, "sk": {"S": "DOMAIN#example.com"}},
+    )["Item"]
+    assert TTL not in item and item["kind"] == {"S": "opt_out"}
+
+
+class _Unprocessed:
+    """The real client, except that BatchGetItem leaves every key unprocessed
+    ``times`` times first, as DynamoDB does when it throttles."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self._client = client
+        self.times = times
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.times:
+            return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+        return dict(self._client.batch_get_item(**kwargs))
+
+
+def test_unprocessed_keys_are_asked_again_and_never_read_as_no_opt_out(
+    store: CheckStore,
+) -> None:
+    store.put_opt_out("example.com", API)
+    throttled = _Unprocessed(store.client, times=2)
+    retrying = CheckStore(store.table_name, client=throttled)
+    assert retrying.find_opt_out("mx.example.com") is not None
+    assert throttled.calls == 3
+    never = CheckStore(store.table_name, client=_Unprocessed(store.client, times=99))
+    with pytest.raises(StoreError, match="opt-out list could not be read"):
+        never.find_opt_out("mx.example.com")

@@ -10,6 +10,9 @@ Routes (openapi.yaml describes them):
   GET    /verification/{domain}      the TXT record that proves control (verified policy)
   GET    /audit                      the audit trail, JSON or CSV (admin API key)
   DELETE /checks/{domain}            erase a domain's stored checks (admin API key)
+  GET    /opt-outs                   domains whose owners asked not to be probed (admin)
+  PUT    /opt-outs/{domain}          add one {"reason"} (admin API key)
+  DELETE /opt-outs/{domain}          lift one (admin API key)
 Errors are always ``{"error": {"code": ..., "message": ...}}``.
 
 Request bodies are checked in two steps. First their shape, against the
@@ -37,7 +40,7 @@ from urllib.parse import quote, unquote
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from bannercheck import audit
-from bannercheck.api_schemas import CHECK_REQUEST, WATCH_REQUEST
+from bannercheck.api_schemas import CHECK_REQUEST, OPT_OUT_REQUEST, WATCH_REQUEST
 from bannercheck.domain import Domain, DomainError, to_domain
 from bannercheck.ids import is_accepted_check_id
 from bannercheck.invoke import ProbeInvokeError
@@ -56,6 +59,7 @@ from bannercheck.store import (
     CheckStore,
     CursorError,
     Interval,
+    OptOut,
     Requester,
     Source,
     StoredCheck,
@@ -84,6 +88,7 @@ FIELD_ERRORS = {
     ),
     "slack_channel": ("invalid_channel", "slack_channel must be a channel id like C0123ABCD"),
     "slack_team_id": ("invalid_team", "slack_team_id must be a team id like T0123ABCD"),
+    "reason": ("invalid_reason", "reason must be text of at most 500 characters"),
 }
 
 app = APIGatewayRestResolver()
@@ -380,6 +385,64 @@ def erase_checks(domain: str) -> Response:
     _require_admin(requester, "erasing stored checks", target.ascii, audit.Action.ERASE)
     deleted = audit.erase_domain(_store(), target.ascii, requester)
     return _json(200, {"domain": target.ascii, "deleted": deleted})
+
+
+def _opt_out_json(o: OptOut) -> dict[str, Any]:
+    return {
+        "domain": o.domain,
+        "added_at": o.added_at,
+        "added_by": o.added_by.principal,
+        "source": o.added_by.source.value,
+        "reason": o.reason,
+    }
+
+
+def _record_admin(
+    requester: Requester, domain: str, action: audit.Action, decision: str, detail: str = ""
+) -> None:
+    audit.AuditTrail(_store()).record(
+        requester, domain, action=action, allowed=True, decision=decision, detail=detail
+    )
+
+
+@app.get("/opt-outs")
+def list_opt_outs() -> Response:
+    requester = _requester()
+    _require_admin(requester, "the opt-out list", "*", audit.Action.LIST_OPT_OUTS)
+    opt_outs = [_opt_out_json(o) for o in _store().opt_outs()]
+    _record_admin(requester, "*", audit.Action.LIST_OPT_OUTS, "admin")
+    return _json(200, {"opt_outs": opt_outs})
+
+
+def _opt_out_domain(text: str) -> Domain:
+    # ".example.com" as in BANNERCHECK_OPT_OUT: every opt-out covers the names below.
+    return to_domain(unquote(text).strip().removeprefix("."))
+
+
+@app.put("/opt-outs/<domain>")
+def put_opt_out(domain: str) -> Response:
+    target = _opt_out_domain(domain)
+    requester = _requester()
+    _require_admin(requester, "adding an opt-out", target.ascii, audit.Action.OPT_OUT)
+    reason = _body(OPT_OUT_REQUEST).get("reason", "").strip()
+    stored, created = _store().put_opt_out(target.ascii, requester, reason)
+    decision = "opted_out" if created else "opt_out_replaced"
+    _record_admin(requester, target.ascii, audit.Action.OPT_OUT, decision, reason)
+    location = {"Location": f"{_base_path()}/opt-outs/{quote(target.ascii, safe='')}"}
+    return _json(201 if created else 200, _opt_out_json(stored), location)
+
+
+@app.delete("/opt-outs/<domain>")
+def delete_opt_out(domain: str) -> Response:
+    target = _opt_out_domain(domain)
+    requester = _requester()
+    _require_admin(requester, "lifting an opt-out", target.ascii, audit.Action.LIFT_OPT_OUT)
+    lifted = _store().delete_opt_out(target.ascii)
+    decision = "lifted" if lifted else "not_opted_out"
+    _record_admin(requester, target.ascii, audit.Action.LIFT_OPT_OUT, decision)
+    if not lifted:
+        raise ApiError(404, "not_found", f"{target.ascii} has no opt-out")
+    return Response(status_code=204, content_type=JSON, body="")
 
 
 def _report_json(stored: StoredCheck) -> Any:

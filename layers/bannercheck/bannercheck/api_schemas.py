@@ -42,8 +42,23 @@ WATCH_REQUEST: dict[str, Any] = {
     },
 }
 
+# PUT /opt-outs/{domain} (an admin's note, capped at store.MAX_OPT_OUT_REASON)
+OPT_OUT_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "reason": {
+            "type": "string",
+            "maxLength": 500,
+            "example": "owner's request, ticket 1234",
+            "description": "Why, for the admins: a ticket reference, not a name or address.",
+        },
+    },
+}
+
 # The operation each schema belongs to, as openapi.yaml names its path and method.
 BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
     ("/checks", "post"): CHECK_REQUEST,
     ("/watches/{domain}", "put"): WATCH_REQUEST,
+    ("/opt-outs/{domain}", "put"): OPT_OUT_REQUEST,
 }

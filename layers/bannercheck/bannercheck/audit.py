@@ -40,6 +40,9 @@ class Action(str, Enum):
     VERIFY = "verify"  # asked what to publish
     ERASE = "erase"
     EXPORT = "export"  # an admin read the trail
+    OPT_OUT = "opt_out"  # an admin added (or replaced) an opt-out
+    LIFT_OPT_OUT = "lift_opt_out"  # an admin removed one
+    LIST_OPT_OUTS = "list_opt_outs"  # an admin read the opt-out list
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@
 - ``verified``: the domain publishes ``_bannercheck.<domain> TXT "<token>"`` with the
   token issued to the requester's workspace or API key.
 
-The opt-out list (owners who asked not to be probed) always wins, in every mode.
-:func:`check_policy` is the pure judgement; :func:`authorize` adds the one DNS
-lookup the ``verified`` mode needs.
+The opt-out list (owners who asked not to be probed) always wins, in every mode. It
+has two parts: ``BANNERCHECK_OPT_OUT`` (deployed with the stack) and the opt-outs an
+admin adds at run time (``PUT /opt-outs/{domain}``), kept in the table and read for
+every decision (:func:`find_table_opt_out`). :func:`check_policy` is the pure
+judgement; :func:`authorize` adds the one DNS lookup the ``verified`` mode needs.
 
 Example::
 
@@ -34,7 +36,7 @@ from bannercheck.ids import new_check_id
 from bannercheck.model import DnsStatus
 from bannercheck.ratelimit import Outcome, RateLimiter, RateLimits, limits_from_env
 from bannercheck.settings import Settings, settings_from_env
-from bannercheck.store import CheckStore, Requester, Source, StoredCheck
+from bannercheck.store import CheckStore, OptOut, Requester, Source, StoredCheck
 from bannercheck.verification import (
     VerificationLookup,
     resolve_verification,
@@ -202,6 +204,11 @@ def is_opted_out(domain: str, config: PolicyConfig) -> bool:
     return any(matches(domain, e if e.startswith(".") else "." + e) for e in config.opt_out)
 
 
+def find_table_opt_out(domain: str, config: PolicyConfig, store: CheckStore) -> OptOut | None:
+    """The table's opt-out covering ``domain``; not looked up when the env list refuses."""
+    return None if is_opted_out(domain, config) else store.find_opt_out(domain)
+
+
 def to_verification_instructions(
     domain: str, requester: Requester, config: PolicyConfig
 ) -> Decision:
@@ -233,9 +240,13 @@ def check_policy(
     requester: Requester,
     config: PolicyConfig,
     verification: VerificationLookup | None = None,
+    *,
+    opt_out: OptOut | None = None,
 ) -> Decision:
-    """The judgement, pure: ``verification`` is the TXT lookup (verified mode only)."""
-    if is_opted_out(domain, config):
+    """The judgement, pure: ``verification`` is the TXT lookup (verified mode only),
+    ``opt_out`` the table's opt-out covering ``domain``, if any."""
+    # The same refusal for both lists: the admin's note in the table is not for requesters.
+    if opt_out is not None or is_opted_out(domain, config):
         return Decision(
             allowed=False,
             reason=Reason.OPTED_OUT,
@@ -288,19 +299,25 @@ def check_policy(
 
 
 def authorize(
-    domain: str, requester: Requester, config: PolicyConfig, settings: Settings
+    domain: str,
+    requester: Requester,
+    config: PolicyConfig,
+    settings: Settings,
+    *,
+    opt_out: OptOut | None = None,
 ) -> Decision:
     """:func:`check_policy` with the TXT lookup done when (and only when) it matters."""
     verification = None
     if (
         config.mode is PolicyMode.VERIFIED
         and requester.source is not Source.SCHEDULE
+        and opt_out is None
         and not is_opted_out(domain, config)
         and to_scope(requester) is not None
         and config.verify_secret
     ):
         verification = resolve_verification(domain, settings)
-    return check_policy(domain, requester, config, verification)
+    return check_policy(domain, requester, config, verification, opt_out=opt_out)
 
 
 @dataclass(frozen=True)
@@ -332,7 +349,8 @@ def admit_request(
 
     config = config if config is not None else policy_from_env()
     trail = AuditTrail(store)
-    decision = authorize(domain, requester, config, settings)
+    opt_out = find_table_opt_out(domain, config, store)
+    decision = authorize(domain, requester, config, settings, opt_out=opt_out)
     if not decision.allowed:
         trail.record(
             requester,
@@ -411,13 +429,15 @@ def admit_scheduled(
 ) -> bool:
     """A watch's scheduled run: allowed unless permission has gone since; recorded.
 
-    The opt-out always wins. With ``owner`` (who created the watch) the run is also
-    judged as a request of that owner under today's policy: a domain taken off the
-    allowlist, or whose verification record was removed, is no longer probed on
-    schedule. No rate limit applies to the schedule.
+    The opt-out always wins, one added after the watch was created too. With
+    ``owner`` (who created the watch) the run is also judged as a request of that
+    owner under today's policy: a domain taken off the allowlist, or whose
+    verification record was removed, is no longer probed on schedule. No rate
+    limit applies to the schedule.
     """
     config = config if config is not None else policy_from_env()
-    decision = check_policy(domain, requester, config)
+    opt_out = find_table_opt_out(domain, config, store)
+    decision = check_policy(domain, requester, config, opt_out=opt_out)
     if decision.allowed and owner is not None and config.mode is not PolicyMode.OPEN:
         granted = authorize(domain, owner, config, settings or settings_from_env())
         if not granted.allowed:

@@ -56,6 +56,10 @@ STORED_REPLY_CHARS = 512  # of each reply's first line, when replies must be sho
 MAX_STORED_FINDINGS = 200
 MAX_PAGE = 100
 MAX_SORT_KEY_BYTES = 1024  # DynamoDB's limit (partition keys: 2048)
+OPT_OUT_PK = "OPTOUT"  # one partition: listed with one Query, looked up by key
+MAX_OPT_OUT_REASON = 500  # characters of the admin's note
+MAX_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+BATCH_GET_ATTEMPTS = 5  # for keys DynamoDB left unprocessed (throttling)
 
 
 class Source(str, Enum):
@@ -118,6 +122,20 @@ class Watch:
     created_by: Requester = field(default_factory=lambda: Requester(source=Source.CLI))
     last_check_id: str | None = None
     last_verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """An owner's request not to be probed: ``domain`` and every name below it.
+
+    ``reason`` is the admin's note (a ticket reference, say), not the owner's name or
+    address: none is needed to honour the request. Opt-outs never expire.
+    """
+
+    domain: str
+    added_at: str  # ISO 8601 UTC
+    added_by: Requester
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -551,6 +569,88 @@ class CheckStore:
             last_verdict=_plain(item, "last_verdict"),
         )
 
+    # --- opt-outs (no TTL: they outlive the retention) -----------------
+    def put_opt_out(
+        self, domain: str, requester: Requester, reason: str = ""
+    ) -> tuple[OptOut, bool]:
+        """Record (or replace) the opt-out of ``domain``; True when it is new."""
+        opt_out = OptOut(domain, _iso(_now()), requester, reason[:MAX_OPT_OUT_REASON])
+        item = {
+            PK: _s(OPT_OUT_PK),
+            SK: _s(_domain_pk(domain)),
+            "kind": _s("opt_out"),
+            "domain": _s(domain),
+            "added_at": _s(opt_out.added_at),
+            "added_by": _s(json.dumps(to_dict(requester), separators=(",", ":"))),
+            "reason": _s(opt_out.reason),
+        }
+        out = self.client.put_item(TableName=self.table_name, Item=item, ReturnValues="ALL_OLD")
+        return opt_out, not out.get("Attributes")
+
+    def delete_opt_out(self, domain: str) -> bool:
+        """Lift the opt-out of exactly ``domain``; False when there was none."""
+        out = self.client.delete_item(
+            TableName=self.table_name,
+            Key={PK: _s(OPT_OUT_PK), SK: _s(_domain_pk(domain))},
+            ReturnValues="ALL_OLD",
+        )
+        return bool(out.get("Attributes"))
+
+    def opt_outs(self) -> Iterator[OptOut]:
+        """Every opt-out, by domain."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":pk": _s(OPT_OUT_PK)},
+        }
+        while True:
+            out = self.client.query(**kwargs)
+            yield from (self._opt_out(item) for item in out.get("Items", []))
+            if not out.get("LastEvaluatedKey"):
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def find_opt_out(self, domain: str) -> OptOut | None:
+        """The opt-out covering ``domain`` (itself or a parent), the closest one first.
+
+        One strongly consistent BatchGetItem (two past 100 labels), no cache: an
+        opt-out added a moment ago wins at once. Keys DynamoDB leaves unprocessed are
+        asked again; if they stay unprocessed this raises ``StoreError`` rather than
+        answer "not opted out" without knowing.
+        """
+        names = to_parent_domains(domain)
+        found: dict[str, OptOut] = {}
+        for start in range(0, len(names), MAX_BATCH_GET_KEYS):
+            keys = [
+                {PK: _s(OPT_OUT_PK), SK: _s(_domain_pk(name))}
+                for name in names[start : start + MAX_BATCH_GET_KEYS]
+            ]
+            for item in self._batch_get(keys):
+                opt_out = self._opt_out(item)
+                found[opt_out.domain] = opt_out
+        return next((found[name] for name in names if name in found), None)
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            out = self.client.batch_get_item(RequestItems=request)
+            yield from out.get("Responses", {}).get(self.table_name, [])
+            request = out.get("UnprocessedKeys") or {}
+            if not request:
+                return
+            time.sleep(0.05 * 2**attempt)
+        raise StoreError("the opt-out list could not be read (DynamoDB left keys unprocessed)")
+
+    @staticmethod
+    def _opt_out(item: Mapping[str, Any]) -> OptOut:
+        return OptOut(
+            domain=_plain(item, "domain") or "",
+            added_at=_plain(item, "added_at") or "",
+            added_by=to_requester(json.loads(_plain(item, "added_by") or "{}")),
+            reason=_plain(item, "reason") or "",
+        )
+
     # --- claims and deliveries -----------------------------------------
     def claim(self, key: str, ttl_s: int) -> bool:
         """True for the first caller of ``key`` within ``ttl_s`` seconds, False after.
@@ -637,6 +737,16 @@ class CheckStore:
             }
             for i in out.get("Items", [])
         ]
+
+
+def to_parent_domains(domain: str) -> list[str]:
+    """``domain`` and every parent, longest first: the names an opt-out of which covers it.
+
+    >>> to_parent_domains("mx.example.com")
+    ['mx.example.com', 'example.com', 'com']
+    """
+    labels = domain.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels)) if labels[i]]
 
 
 def _to_cursor(key: Mapping[str, Any]) -> str:
