@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bannercheck.audit import AuditRecord, AuditTrail
+from bannercheck.audit import Action, AuditRecord, AuditTrail
 from bannercheck.policy import (
     PolicyConfig,
     PolicyMode,
     Reason,
     admit_request,
+    admit_scheduled,
     verify_instructions,
 )
 from bannercheck.probe_job import RateLimitedError, RefusedError
@@ -131,6 +132,33 @@ def test_scheduled_runs_stop_when_the_owner_opts_out(store: CheckStore) -> None:
     assert [(r.domain, r.source, r.allowed, r.decision, r.check_id) for r in _trail(store)] == [
         ("kept.test", "schedule", True, "scheduled", "C1"),
         ("mx.gone.test", "schedule", False, "opted_out", None),
+    ]
+
+
+def test_an_opt_out_added_at_run_time_wins_at_once_and_is_lifted_at_once(
+    store: CheckStore,
+) -> None:
+    config = PolicyConfig(mode=PolicyMode.ALLOWLIST, allowlist=(".owner.test",))
+    admit_request("mx.owner.test", API, store=store, settings=SETTINGS, config=config)
+    store.put_opt_out("owner.test", API, "ticket 7")
+    for name, who in (("owner.test", API), ("mx.owner.test", SLACK)):
+        with pytest.raises(RefusedError, match="asked not to be checked"):
+            admit_request(name, who, store=store, settings=SETTINGS, config=config)
+    with pytest.raises(RefusedError, match="asked not to be checked"):
+        admit_request(
+            "a.owner.test", API, store=store, settings=SETTINGS, config=config, action=Action.WATCH
+        )
+    tick = Requester(source=Source.SCHEDULE, schedule_name="tick")
+    assert not admit_scheduled("mx.owner.test", tick, "C1", store=store, config=config)
+    store.delete_opt_out("owner.test")
+    assert admit_scheduled("mx.owner.test", tick, "C2", store=store, config=config)
+    assert [(r.domain, r.action, r.allowed, r.decision) for r in _trail(store)] == [
+        ("mx.owner.test", "check", True, "allowlisted"),
+        ("owner.test", "check", False, "opted_out"),
+        ("mx.owner.test", "check", False, "opted_out"),
+        ("a.owner.test", "watch", False, "opted_out"),
+        ("mx.owner.test", "check", False, "opted_out"),
+        ("mx.owner.test", "check", True, "scheduled"),
     ]
 
 

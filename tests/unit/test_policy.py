@@ -28,7 +28,7 @@ from bannercheck.policy import (
     to_verification_instructions,
 )
 from bannercheck.settings import Settings
-from bannercheck.store import Requester, Source
+from bannercheck.store import OptOut, Requester, Source
 from bannercheck.verification import (
     TOKEN_PREFIX,
     VerificationLookup,
@@ -64,6 +64,22 @@ def test_opt_out_wins_in_every_mode_and_covers_subdomains() -> None:
     assert not is_opted_out("notexample.com", PolicyConfig(opt_out=("example.com",)))
     # Even a scheduled watch created before the opt-out stops.
     assert not check_policy("example.com", SCHEDULE, PolicyConfig(opt_out=("example.com",))).allowed
+
+
+def test_a_table_opt_out_wins_like_the_deployed_list() -> None:
+    # The deciding functions look it up (store.find_opt_out) and pass what they found.
+    table_entry = OptOut("example.com", "2026-12-04T00:00:00.000Z", API, "ticket 1234")
+    deployed = check_policy("mx.example.com", API, PolicyConfig(opt_out=("example.com",)))
+    for mode in PolicyMode:
+        config = PolicyConfig(mode=mode, allowlist=("mx.example.com",), verify_secret=SECRET)
+        token = to_token(SECRET, "api:key-1")
+        lookup = VerificationLookup(to_record_name("mx.example.com"), DnsStatus.OK, (token,))
+        assert check_policy("mx.example.com", API, config, lookup).allowed, mode
+        for who in (API, SLACK, SCHEDULE):
+            d = check_policy("mx.example.com", who, config, lookup, opt_out=table_entry)
+            assert d == deployed, (mode, who)
+    # The admin's note is for admins, not for whoever asked for the check.
+    assert "ticket" not in deployed.message + deployed.how_to
 
 
 @pytest.mark.parametrize(
