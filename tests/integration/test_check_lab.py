@@ -7,8 +7,10 @@ the verdict. Every report produced is validated against the published schema.
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -346,3 +348,20 @@ def test_an_ehlo_name_of_our_own_is_announced_as_configured(lab: Any) -> None:
     sent = [t.text for t in session.transcript if t.direction.value == "C"]
     assert sent[0] == "EHLO probe.bannercheck.test"
     assert "PROBE_EHLO_NAME_REPLACED" not in _codes(report)
+
+
+def test_a_certificate_inside_the_warning_window_is_expiring(lab: Any) -> None:
+    """TLS_CERT_EXPIRING against a real handshake: the lab's certificates live 20 days,
+    so the warning window (14 days by default) is moved either side of what is left."""
+    (session,) = _check(lab, "single.test").sessions()
+    assert session.tls is not None and session.tls.certificate is not None
+    not_after = datetime.fromisoformat(session.tls.certificate.not_after.replace("Z", "+00:00"))
+    days_left = (not_after - datetime.now(UTC)).total_seconds() / 86400
+    assert days_left > 2
+    inside = _check(lab, "single.test", cert_expiry_warn_days=math.ceil(days_left) + 1)
+    (finding,) = [f for f in inside.findings if f.code == "TLS_CERT_EXPIRING"]
+    assert finding.severity is Severity.WARN and finding.host == "mx.single.test"
+    assert "TLS_OK" not in _codes(inside)
+    outside = _check(lab, "single.test", cert_expiry_warn_days=math.floor(days_left) - 1)
+    assert "TLS_CERT_EXPIRING" not in _codes(outside)
+    assert "TLS_OK" in _codes(outside)
