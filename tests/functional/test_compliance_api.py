@@ -19,6 +19,7 @@ from bannercheck.local.server import LocalGateway
 from bannercheck.verification import to_token
 
 from tests.fixtures.dynamodb import DynamoServer
+from tests.lab import Lab
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +212,109 @@ def test_verified_policy_allows_a_domain_with_the_published_token(
         ("single.test", "verified"),
         ("good.test", "not_verified"),
     ]
+
+
+# --- opt-outs at run time (PUT /opt-outs/{domain}) --------------------------------------
+def test_an_opt_out_refuses_checks_of_the_domain_and_below_and_probes_nothing(
+    api: Api, lab: Lab
+) -> None:
+    (ip,) = lab.addresses("mx.single.test")
+    before = lab.connections(ip)
+    added = api.call("PUT", "/opt-outs/.Single.test", {"reason": "owner's request, ticket 12"})
+    assert added.status == 201 and added.headers["Location"] == "/opt-outs/single.test"
+    assert {k: added.json[k] for k in ("domain", "added_by", "source", "reason")} == {
+        "domain": "single.test",
+        "added_by": KEY_ID,
+        "source": "api",
+        "reason": "owner's request, ticket 12",
+    }
+    assert api.call("PUT", "/opt-outs/single.test", {"reason": "ticket 13"}).status == 200
+    assert [o["reason"] for o in api.call("GET", "/opt-outs").json["opt_outs"]] == ["ticket 13"]
+
+    # mx.single.test has no MX: its A record (the same peer) would be probed.
+    for name in ("single.test", "mx.single.test"):
+        refused = api.call("POST", "/checks", {"domain": name})
+        assert refused.status == 403, name
+        assert refused.json["error"]["code"] == "refused"
+        assert f"The owner of {name} asked not to be checked" in refused.json["error"]["message"]
+        assert "ticket" not in refused.text
+    assert api.call("PUT", "/watches/single.test", {}).status == 403
+    invoke.wait_local(60)
+    assert lab.connections(ip) == before
+    assert api.call("GET", "/checks/single.test").status == 404
+
+    assert api.call("DELETE", "/opt-outs/single.test").status == 204
+    assert api.call("DELETE", "/opt-outs/single.test").status == 404
+    assert api.call("GET", "/opt-outs").json == {"opt_outs": []}
+    assert api.call("POST", "/checks", {"domain": "single.test"}).status == 201
+    assert lab.connections(ip) > before  # the control: a check does reach the peer
+
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["action"], r["domain"], r["allowed"], r["decision"]) for r in trail] == [
+        ("opt_out", "single.test", True, "opted_out"),
+        ("opt_out", "single.test", True, "opt_out_replaced"),
+        ("list_opt_outs", "*", True, "admin"),
+        ("check", "single.test", False, "opted_out"),
+        ("check", "mx.single.test", False, "opted_out"),
+        ("watch", "single.test", False, "opted_out"),
+        ("lift_opt_out", "single.test", True, "lifted"),
+        ("lift_opt_out", "single.test", True, "not_opted_out"),
+        ("list_opt_outs", "*", True, "admin"),
+        ("check", "single.test", True, "open"),
+    ]
+    assert trail[0]["detail"] == "owner's request, ticket 12" and trail[0]["api_key_id"] == KEY_ID
+
+
+def test_opt_out_routes_need_an_admin_key(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BANNERCHECK_ADMIN_KEY_IDS", "someone-else")
+    for method, path in (
+        ("GET", "/opt-outs"),
+        ("PUT", "/opt-outs/single.test"),
+        ("DELETE", "/opt-outs/single.test"),
+    ):
+        reply = api.call(method, path)
+        assert reply.status == 403, (method, path)
+        assert "needs an admin API key" in reply.json["error"]["message"]
+    monkeypatch.setenv("BANNERCHECK_ADMIN_KEY_IDS", KEY_ID)
+    assert api.call("GET", "/opt-outs").json == {"opt_outs": []}
+    trail = api.call("GET", "/audit").json["records"]
+    assert [(r["action"], r["domain"], r["allowed"], r["decision"]) for r in trail[:3]] == [
+        ("list_opt_outs", "*", False, "not_admin"),
+        ("opt_out", "single.test", False, "not_admin"),
+        ("lift_opt_out", "single.test", False, "not_admin"),
+    ]
+
+
+def test_an_opt_out_body_is_checked_like_the_others(api: Api) -> None:
+    for body, code in (
+        ({"reason": 5}, "invalid_reason"),
+        ({"reason": "x" * 501}, "invalid_reason"),
+        ({"why": "x"}, "invalid_body"),
+        (["single.test"], "invalid_body"),
+    ):
+        reply = api.call("PUT", "/opt-outs/single.test", body)
+        assert (reply.status, reply.json["error"]["code"]) == (400, code), body
+    assert api.call("PUT", "/opt-outs/not%20a%20domain").status == 400
+    assert api.call("PUT", "/opt-outs/single.test").json["reason"] == ""  # no body: no reason
+    assert api.call("GET", "/opt-outs").json["opt_outs"][0]["domain"] == "single.test"
+
+
+def test_a_watch_whose_owner_opts_out_afterwards_is_skipped_by_the_dispatcher(
+    api: Api, lab: Lab
+) -> None:
+    assert api.call("PUT", "/watches/single.test", {}).status == 201
+    assert api.call("PUT", "/opt-outs/single.test", {"reason": "ticket 14"}).status == 201
+    (ip,) = lab.addresses("mx.single.test")
+    before = lab.connections(ip)
+    tick = api.call("POST", "/_local/tick")
+    assert tick.status == 200 and tick.json == {"due": 1, "queued": 0, "skipped": 0}
+    invoke.wait_local(60)
+    assert lab.connections(ip) == before
+    assert api.call("GET", "/checks/single.test").status == 404
+    trail = api.call("GET", "/audit").json["records"]
+    scheduled = [r for r in trail if r["source"] == "schedule"]
+    assert [(r["domain"], r["allowed"], r["decision"]) for r in scheduled] == [
+        ("single.test", False, "opted_out")
+    ]
+    # The watch stays (judged again at its next run, a day on), the opt-out wins each time.
+    assert [w["domain"] for w in api.call("GET", "/watches").json["watches"]] == ["single.test"]

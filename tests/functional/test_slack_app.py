@@ -847,6 +847,32 @@ def test_allowlist_policy_refuses_with_how_to_and_starts_nothing(
     assert "mx.allowed.example" in posted.json["blocks"][0]["text"]["text"]
 
 
+def test_an_opt_out_added_by_an_admin_is_refused_in_a_friendly_way(
+    slack_fn: ModuleType, slack: MockSlack, store: CheckStore
+) -> None:
+    admin = Requester(source=Source.API, api_key_id="admin-key")
+    store.put_opt_out("owner.example", admin, "ticket 99")
+    url = slack.response_url("optout")
+
+    refused = ack_json(post(slack_fn, command_body("mx.owner.example", response_url=url)))
+    watch = ack_json(post(slack_fn, command_body("watch owner.example", response_url=url)))
+
+    assert refused["response_type"] == "ephemeral"
+    assert "*mx.owner.example* was not checked" in refused["text"]
+    assert "owner of mx.owner.example asked not to be checked" in refused["text"]
+    assert "ticket" not in json.dumps(refused)  # the admin's note stays with the admins
+    assert "was not checked" in watch["text"] and store.get_watch("owner.example") is None
+    invoke.wait_local(30)
+    assert slack.requests(slack.response_path("optout")) == []  # no probe, no findings
+    assert store.latest("mx.owner.example") is None
+    now = datetime.now(UTC)
+    trail = AuditTrail(store).records(now - timedelta(hours=1), now + timedelta(hours=1))
+    assert [(r.domain, r.action, r.allowed, r.decision) for r in trail] == [
+        ("mx.owner.example", "check", False, "opted_out"),
+        ("owner.example", "watch", False, "opted_out"),
+    ]
+
+
 def test_domain_checked_a_moment_ago_is_answered_from_the_store(
     slack_fn: ModuleType, slack: MockSlack
 ) -> None:
