@@ -23,6 +23,7 @@ def stack_env(
         "BANNERCHECK_LOCAL": "1",
         "BANNERCHECK_RESOLVER": lab.resolver,
         "BANNERCHECK_ALLOW_PRIVATE": "1",
+        "BANNERCHECK_PRIVATE_NETWORKS": "127.0.0.0/8,::1/128",  # the lab's loopback only
         "BANNERCHECK_EHLO_NAME": "probe.bannercheck.test",
         "BANNERCHECK_TIMEOUT": "10",
         "BANNERCHECK_DELIVERY_BACKOFF": "0.01",

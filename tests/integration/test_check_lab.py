@@ -19,6 +19,7 @@ from bannercheck.model import Report, Severity, Step, StepStatus, Verdict
 from bannercheck.scan import check_domains, run_check
 from bannercheck.settings import Settings
 
+from tests.lab.lab import LOOPBACK_NETWORKS
 from tests.lab.spec import SHARED_MX_DOMAINS, build_spec
 from tests.reportcheck import assert_valid_report
 
@@ -32,6 +33,7 @@ def _settings(lab: Any, **changes: Any) -> Settings:
         timeout_s=TIMEOUT_S,
         resolver=lab.resolver,
         allow_private=True,
+        private_networks=LOOPBACK_NETWORKS,
         ca_file=lab.ca_file,
         ehlo_name="probe.bannercheck.test",
         slow_greeting_s=0.5,

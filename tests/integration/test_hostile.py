@@ -249,6 +249,24 @@ def test_non_public_answers_open_no_socket_with_the_real_transport(lab: Any) -> 
     assert "ADDRESS_NOT_PUBLIC" in {f.code for f in report.findings}
 
 
+def test_lab_mode_reaches_loopback_only(lab: Any, recorder: _Recorder) -> None:
+    """A lab run allows private addresses, but only the lab's loopback networks."""
+    settings = lab.settings(timeout_s=DEADLINE_S)
+    assert settings.allow_private and settings.private_networks
+    report: Report = asyncio.run(check_domain("nonpublic.test", settings, probe_fn=recorder))
+    assert_valid_report(to_dict(report))
+    assert recorder.calls == []
+    not_public = [f for f in report.findings if f.code == "ADDRESS_NOT_PUBLIC"]
+    assert {f.ip for f in not_public} == {a.ip for h in report.dns.hosts for a in h.addresses}
+    # Refused, so not a lab note ("probed anyway"), and no session judged either.
+    assert all(f.severity is not Severity.INFO and "anyway" not in f.message for f in not_public)
+    assert "PROBE_NOT_ATTEMPTED" not in {f.code for f in report.findings}
+    with _SocketWatch() as watch:
+        run_check("nonpublic.test", settings)
+    contacted = {t.split("%")[0] for t in watch.targets}
+    assert not contacted & set(NON_PUBLIC_TARGETS), contacted
+
+
 def test_the_recorder_is_real_in_lab_mode(lab: Any, recorder: _Recorder) -> None:
     """Control: with private addresses allowed the same path does reach the transport."""
     report = asyncio.run(check_domain("single.test", lab.settings(), probe_fn=recorder))

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.lab import Lab, LabError
+from tests.lab.lab import LOOPBACK_NETWORKS
 
 DEFAULT_DOMAINS = ("good.test", "nullmx.test", "version.test", "selfsigned.test", "silent.test")
 # The CLI's answers about a domain (pass, fail, inconclusive): what the demo is for.
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--resolver",
                 lab.resolver,
                 "--allow-private",
+                *(f"--private-network={net}" for net in LOOPBACK_NETWORKS),
                 "--ca-file",
                 lab.ca_file,
                 "--timeout",

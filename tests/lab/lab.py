@@ -36,7 +36,10 @@ from tests.lab.spec import LabDomain, LabSpec, build_spec
 if TYPE_CHECKING:
     from bannercheck.settings import Settings
 
-__all__ = ["Lab", "LabDomain", "LabError"]
+__all__ = ["LOOPBACK_NETWORKS", "Lab", "LabDomain", "LabError"]
+
+# Where the lab's servers are, and so the only non-public networks a lab run may reach.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 class Lab:
@@ -206,6 +209,9 @@ class Lab:
         base: dict[str, Any] = {
             "resolver": self.resolver,
             "allow_private": True,
+            # The lab is on loopback: a lab run never reaches further, even for the
+            # DNS answers that name 10.0.0.1 or 169.254.169.254 (nonpublic.test).
+            "private_networks": LOOPBACK_NETWORKS,
             "ca_file": self.ca_file,
             "ehlo_name": "probe.bannercheck.test",
             "timeout_s": 10.0,

@@ -52,6 +52,7 @@ def stack_variables(
         "BANNERCHECK_RESOLVER": resolver,
         "BANNERCHECK_TIMEOUT": str(timeout_s),
         "BANNERCHECK_ALLOW_PRIVATE": "1",
+        "BANNERCHECK_PRIVATE_NETWORKS": "127.0.0.0/8,::1/128",  # the lab's loopback only
         "BANNERCHECK_EHLO_NAME": "probe.bannercheck.test",
         "BANNERCHECK_DELIVERY_BACKOFF": "0.01",
         "SLACK_SIGNING_SECRET": SECRET,

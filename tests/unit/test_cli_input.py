@@ -34,6 +34,8 @@ from bannercheck.cli import main
         ["check", "example.com", "--resolver", "dns.example"],
         ["check", "example.com", "--ehlo-name", "not a name"],
         ["check", "example.com", "--ca-file", "/nonexistent.pem"],
+        ["check", "example.com", "--private-network", "10.0.0.0/33"],
+        ["check", "example.com", "--private-network", "loopback"],
         ["check"],
         ["frobnicate"],
         [],

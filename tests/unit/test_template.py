@@ -73,6 +73,7 @@ UNREACHABLE = {
 OPTIONAL = {
     "BANNERCHECK_RESOLVER": "the system's resolvers",
     "BANNERCHECK_ALLOW_PRIVATE": "off: non-public addresses are never contacted",
+    "BANNERCHECK_PRIVATE_NETWORKS": "any, once private addresses are allowed",
     "BANNERCHECK_CA_FILE": "the system's trust anchors only",
     "BANNERCHECK_SMTP_PORT": "25",
     "BANNERCHECK_EHLO_NAME": "the host's name; the template sets it where EHLO is sent",

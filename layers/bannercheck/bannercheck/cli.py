@@ -19,6 +19,7 @@ from bannercheck.codec import to_dict
 from bannercheck.dns import parse_resolver
 from bannercheck.domain import Domain, DomainError, to_domain
 from bannercheck.model import Verdict
+from bannercheck.netpolicy import to_networks
 from bannercheck.render.terminal import to_text
 from bannercheck.report import EXIT_USAGE, exit_code
 from bannercheck.scan import check_domains
@@ -60,6 +61,14 @@ def _resolver(text: str) -> str:
     return text
 
 
+def _network(text: str) -> str:
+    try:
+        to_networks((text,))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bannercheck", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"bannercheck {__version__}")
@@ -75,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-private",
         action="store_true",
         help="allow connections to non-public addresses (labs only)",
+    )
+    check.add_argument(
+        "--private-network",
+        action="append",
+        type=_network,
+        default=[],
+        metavar="CIDR",
+        help="with --allow-private: only non-public addresses in CIDR (repeatable)",
     )
     check.add_argument("--ehlo-name", help="name to announce in EHLO (default: this host's FQDN)")
     check.add_argument("--port", type=int, default=25, help=argparse.SUPPRESS)
@@ -97,7 +114,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         timeout_s=args.timeout,
         resolver=args.resolver,
-        allow_private=args.allow_private,
+        # A network list alone means private addresses are wanted, but only those.
+        allow_private=args.allow_private or bool(args.private_network),
+        private_networks=tuple(args.private_network),
         ehlo_name=_ehlo_name(args.ehlo_name),
         smtp_port=args.port,
         ca_file=args.ca_file or os.environ.get("BANNERCHECK_CA_FILE") or None,

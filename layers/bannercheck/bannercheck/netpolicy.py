@@ -8,9 +8,12 @@ so are IPv6 forms that embed such an IPv4 address (IPv4-mapped, NAT64, 6to4).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+from collections.abc import Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -60,6 +63,49 @@ def is_public(ip: str) -> bool:
     return _is_public(addr)
 
 
-def may_connect(ip: str, allow_private: bool) -> bool:
-    """The guard every connection passes, before any socket is opened."""
-    return allow_private or is_public(ip)
+@functools.cache
+def to_networks(
+    specs: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parsed CIDR networks (host bits allowed); raises ValueError naming a bad entry."""
+    networks: list[IPNetwork] = []
+    for spec in specs:
+        try:
+            networks.append(ipaddress.ip_network(spec.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{spec!r} is not a network (CIDR, e.g. 127.0.0.0/8)") from None
+    return tuple(networks)
+
+
+def in_networks(ip: str, specs: Sequence[str]) -> bool:
+    """``ip`` (or the IPv4 address an IPv4-mapped one carries) lies in one of ``specs``."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    forms: list[IPAddress] = [addr]
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        forms.append(addr.ipv4_mapped)
+    return any(
+        form.version == net.version and form in net
+        for form in forms
+        for net in to_networks(tuple(specs))
+    )
+
+
+def may_connect(ip: str, allow_private: bool, private_networks: Sequence[str] = ()) -> bool:
+    """The guard every connection passes, before any socket is opened.
+
+    ``allow_private`` (labs) lets non-public addresses through; ``private_networks``,
+    when given, only those in these networks: a lab on loopback then still never
+    sends a packet to 10.0.0.1 or 169.254.169.254 when DNS names them.
+
+    >>> lab = ["127.0.0.0/8"]
+    >>> may_connect("127.0.0.1", True, lab), may_connect("10.0.0.1", True, lab)
+    (True, False)
+    """
+    if is_public(ip):
+        return True
+    if not allow_private:
+        return False
+    return not private_networks or in_networks(ip, private_networks)

@@ -111,7 +111,7 @@ async def _probe_address(
     limiter: Limiter,
     probe_fn: ProbeFn,
 ) -> Address:
-    if not may_connect(address.ip, settings.allow_private):
+    if not may_connect(address.ip, settings.allow_private, settings.private_networks):
         # The guard refuses before any socket exists, whatever probe_fn is.
         session = transport.not_attempted(
             host.name, address.ip, settings.smtp_port, "address is not public"
@@ -214,6 +214,7 @@ async def check_domain(
             slow_greeting_s=settings.slow_greeting_s,
             cert_expiry_warn_days=settings.cert_expiry_warn_days,
             allow_private=settings.allow_private,
+            private_networks=settings.private_networks,
         )
     )
     return Report(

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from bannercheck.checks.parse import is_fqdn, to_name
+from bannercheck.netpolicy import to_networks
 
 # The name announced when this machine has no internet name of its own (a laptop
 # called "mylaptop", a cloud VM under ".internal"). It must look like a real host
@@ -77,6 +78,8 @@ class Settings:
     command_timeout_s: float = 15.0  # per reply after the greeting
     resolver: str | None = None  # "ADDR" or "ADDR:PORT" / "[v6]:PORT"
     allow_private: bool = False
+    # With allow_private: only these non-public networks (CIDR); empty = any.
+    private_networks: tuple[str, ...] = ()
     ehlo_name: str = DEFAULT_EHLO_FALLBACK
     smtp_port: int = 25
     max_mx_hosts: int = 10
@@ -111,6 +114,12 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     if env.get("BANNERCHECK_SMTP_PORT"):
         changes["smtp_port"] = int(env["BANNERCHECK_SMTP_PORT"])
     changes["allow_private"] = _env_bool(env.get("BANNERCHECK_ALLOW_PRIVATE"))
+    if env.get("BANNERCHECK_PRIVATE_NETWORKS"):
+        networks = tuple(
+            n.strip() for n in env["BANNERCHECK_PRIVATE_NETWORKS"].split(",") if n.strip()
+        )
+        to_networks(networks)  # a bad entry is a ValueError naming it, not a silent "any"
+        changes["private_networks"] = networks
     if env.get("BANNERCHECK_CA_FILE"):  # labs and the local stack only
         changes["ca_file"] = env["BANNERCHECK_CA_FILE"]
     return replace(base, **changes)  # type: ignore[arg-type]

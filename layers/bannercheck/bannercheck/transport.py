@@ -447,7 +447,7 @@ async def probe(host: str, ip: str, settings: Settings, deadline: float) -> Sess
     details instead of as a failed STARTTLS.
     """
     port = settings.smtp_port
-    if not may_connect(ip, settings.allow_private):
+    if not may_connect(ip, settings.allow_private, settings.private_networks):
         return not_attempted(host, ip, port, "address is not public")
     try:
         first = await _attempt(host, ip, port, settings, deadline, verify=True)

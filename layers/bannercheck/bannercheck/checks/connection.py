@@ -75,7 +75,7 @@ def check_sessions(ctx: Context) -> Iterator[Finding]:
         if status is StepStatus.OK:
             continue
         if status is StepStatus.NOT_ATTEMPTED:
-            if address.public or ctx.allow_private:
+            if ctx.may_probe(address):
                 yield c.to_finding(
                     c.PROBE_NOT_ATTEMPTED,
                     f"{_where(s)} ({name}) was not "

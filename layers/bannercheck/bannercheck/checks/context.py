@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bannercheck.model import DnsResult, Finding
+from bannercheck.model import Address, DnsResult, Finding
+from bannercheck.netpolicy import in_networks
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,19 @@ class Context:
     slow_greeting_s: float = 5.0
     cert_expiry_warn_days: int = 14
     allow_private: bool = False
+    private_networks: tuple[str, ...] = ()  # with allow_private: only these (empty = any)
+
+    def may_probe(self, address: Address) -> bool:
+        """Whether the guard let the probe connect to ``address`` (as netpolicy decides).
+
+        The recorded ``public`` flag is what the check saw; the settings say which of
+        the rest a lab allowed.
+        """
+        if address.public:
+            return True
+        return self.allow_private and (
+            not self.private_networks or in_networks(address.ip, self.private_networks)
+        )
 
 
 CheckFn = Callable[[Context], Iterable[Finding]]

@@ -192,15 +192,16 @@ def check_addresses(ctx: Context) -> Iterator[Finding]:
     """Is each address public, with reverse DNS that points back to it?"""
     for host, address in to_addresses(ctx):
         if not address.public:
+            probed = ctx.may_probe(address)
             yield c.to_finding(
                 c.ADDRESS_NOT_PUBLIC,
                 f"MX host {host.name} resolves to {address.ip}, a non-public address"
-                + (" (probed anyway: private addresses allowed)" if ctx.allow_private else ""),
+                + (" (probed anyway: private addresses allowed)" if probed else ""),
                 host=host.name,
                 ip=address.ip,
                 evidence=f"{host.name} {'AAAA' if address.family == 6 else 'A'} {address.ip}",
                 # Labs probe private addresses on purpose; there it is only a note.
-                severity=c.INFO if ctx.allow_private else None,
+                severity=c.INFO if probed else None,
             )
         yield from _check_ptr(host, address)
 

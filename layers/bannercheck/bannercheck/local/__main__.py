@@ -94,6 +94,9 @@ def lab_env() -> Iterator[Any]:
     with Lab.start() as lab:
         os.environ["BANNERCHECK_RESOLVER"] = lab.resolver
         os.environ["BANNERCHECK_ALLOW_PRIVATE"] = "1"
+        # The lab's loopback only: nonpublic.test's 10.0.0.1 or 169.254.169.254 stay
+        # refused, as in the deployed service.
+        os.environ["BANNERCHECK_PRIVATE_NETWORKS"] = "127.0.0.0/8,::1/128"
         os.environ["BANNERCHECK_EHLO_NAME"] = "probe.bannercheck.test"
         os.environ["BANNERCHECK_CA_FILE"] = lab.ca_file
         yield lab
