@@ -223,7 +223,16 @@ def build_spec(prefix: str, *, slow_greeting_s: float = 1.5, tarpit_byte_s: floa
 
     b.domain("nothing.test", "Does not exist (NXDOMAIN)", "DNS_NXDOMAIN")
 
-    b.domain("cname.test", "MX target is a CNAME to a good host", "DNS_MX_CNAME", *ok)
+    # The certificate names the CNAME's target (mx.cname.test); a sender checks it
+    # against the MX name it connected for (alias.cname.test), so the names differ.
+    b.domain(
+        "cname.test",
+        "MX target is a CNAME to a good host whose certificate names the CNAME target",
+        "DNS_MX_CNAME",
+        "BANNER_OK",
+        "EHLO_EXTENSIONS",
+        "TLS_CERT_NAME_MISMATCH",
+    )
     b.mx("cname.test", 10, "alias.cname.test")
     b.add("alias.cname.test", "CNAME", "mx.cname.test.")
     b.peer("mx.cname.test")
