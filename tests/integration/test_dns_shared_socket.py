@@ -73,3 +73,49 @@ def test_questions_share_a_socket_and_each_gets_its_own_answer() -> None:
         (DnsStatus.OK, ("192.0.2.3",)),
     ]
     assert len(sources) == 1  # one source address and port for all three
+
+
+class _StuckFirstPort(asyncio.DatagramProtocol):
+    """Never answers the first source port it hears from, like a resolver whose
+    SO_REUSEPORT worker for that flow is stuck; answers every other port."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.sources: list[tuple[str, int]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.sources.append(addr)
+        if addr == self.sources[0]:
+            return
+        query = dns.message.from_wire(data)
+        response = dns.message.make_response(query)
+        response.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.7")
+        )
+        self.transport.sendto(response.to_wire(), addr)
+
+
+async def _ask_past_a_stuck_port() -> tuple[DnsStatus, tuple[str, ...], list[tuple[str, int]]]:
+    loop = asyncio.get_running_loop()
+    transport, server = await loop.create_datagram_endpoint(
+        _StuckFirstPort, local_addr=("127.0.0.1", 0)
+    )
+    port = transport.get_extra_info("sockname")[1]
+    settings = Settings(resolver=f"127.0.0.1:{port}", dns_try_timeout_s=0.2, dns_lifetime_s=3.0)
+    resolver = Resolver(settings, loop.time() + 5)
+    try:
+        lookup = await resolver.lookup("retry.shared.test", "A")
+    finally:
+        resolver.close()
+        transport.close()
+    return lookup.status, lookup.records, server.sources
+
+
+def test_a_question_that_timed_out_is_asked_again_from_a_new_port() -> None:
+    status, records, sources = asyncio.run(_ask_past_a_stuck_port())
+    assert (status, records) == (DnsStatus.OK, ("192.0.2.7",))
+    assert len(sources) == 2 and sources[0] != sources[1]  # the retry left from a new port

@@ -110,13 +110,25 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
     kernel drops datagrams from any other source. Retries, the fall-back to
     TCP on truncation, timeouts, CNAME chains and the cache stay dnspython's
     resolver. The socket lives for one check, so the source port changes from
-    check to check.
+    check to check — and after a question times out: a server that spreads its
+    work by source address (SO_REUSEPORT workers) may have one stuck worker
+    behind that port, and dnspython's retry must not be sent to it again, as
+    with a socket per question it would not be.
     """
 
     def __init__(self, address: str, port: int = 53) -> None:
         super().__init__(address, port)
         self._endpoint: _Datagrams | None = None
         self._opening: asyncio.Lock | None = None
+        self._retired: list[_Datagrams] = []  # still awaited by questions sent on them
+
+    def _retire(self, endpoint: _Datagrams) -> None:
+        """Send no new question on ``endpoint``; close it once nothing awaits it."""
+        if self._endpoint is endpoint:
+            self._endpoint = None
+            self._retired.append(endpoint)
+        if not endpoint.waiting and endpoint.transport is not None:
+            endpoint.transport.close()
 
     async def _datagrams(self) -> _Datagrams:
         if self._endpoint is not None and self._endpoint.transport is not None:
@@ -132,9 +144,11 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
         return self._endpoint
 
     def close(self) -> None:
-        if self._endpoint is not None and self._endpoint.transport is not None:
-            self._endpoint.transport.close()
+        for endpoint in [*self._retired, self._endpoint]:
+            if endpoint is not None and endpoint.transport is not None:
+                endpoint.transport.close()
         self._endpoint = None
+        self._retired.clear()
 
     async def async_query(
         self,
@@ -169,6 +183,8 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
                     async with asyncio.timeout_at(expiration):
                         wire = await future
                 except TimeoutError:
+                    endpoint.waiting.pop(qid, None)
+                    self._retire(endpoint)  # the retry leaves from a new port
                     raise dns.exception.Timeout(timeout=timeout) from None
                 try:
                     response = dns.message.from_wire(
@@ -187,6 +203,8 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
                     return response
         finally:
             endpoint.waiting.pop(qid, None)
+            if endpoint in self._retired and not endpoint.waiting:
+                self._retire(endpoint)
 
 
 ResolverT = TypeVar("ResolverT", dns.resolver.Resolver, dns.asyncresolver.Resolver)
