@@ -123,12 +123,10 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
         self._retired: list[_Datagrams] = []  # still awaited by questions sent on them
 
     def _retire(self, endpoint: _Datagrams) -> None:
-        """Send no new question on ``endpoint``; close it once nothing awaits it."""
+        """Send no new question on ``endpoint`` (it closes once nothing awaits it)."""
         if self._endpoint is endpoint:
             self._endpoint = None
             self._retired.append(endpoint)
-        if not endpoint.waiting and endpoint.transport is not None:
-            endpoint.transport.close()
 
     async def _datagrams(self) -> _Datagrams:
         if self._endpoint is not None and self._endpoint.transport is not None:
@@ -183,7 +181,6 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
                     async with asyncio.timeout_at(expiration):
                         wire = await future
                 except TimeoutError:
-                    endpoint.waiting.pop(qid, None)
                     self._retire(endpoint)  # the retry leaves from a new port
                     raise dns.exception.Timeout(timeout=timeout) from None
                 try:
@@ -203,8 +200,8 @@ class MultiplexedNameserver(dns.nameserver.Do53Nameserver):
                     return response
         finally:
             endpoint.waiting.pop(qid, None)
-            if endpoint in self._retired and not endpoint.waiting:
-                self._retire(endpoint)
+            if endpoint in self._retired and not endpoint.waiting and endpoint.transport:
+                endpoint.transport.close()
 
 
 ResolverT = TypeVar("ResolverT", dns.resolver.Resolver, dns.asyncresolver.Resolver)

@@ -64,9 +64,7 @@ def is_public(ip: str) -> bool:
 
 
 @functools.cache
-def to_networks(
-    specs: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def to_networks(specs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     """Parsed CIDR networks (host bits allowed); raises ValueError naming a bad entry."""
     networks: list[IPNetwork] = []
     for spec in specs:
@@ -104,8 +102,9 @@ def may_connect(ip: str, allow_private: bool, private_networks: Sequence[str] = 
     >>> may_connect("127.0.0.1", True, lab), may_connect("10.0.0.1", True, lab)
     (True, False)
     """
-    if is_public(ip):
-        return True
-    if not allow_private:
-        return False
-    return not private_networks or in_networks(ip, private_networks)
+    return is_public(ip) or allows_private(ip, allow_private, private_networks)
+
+
+def allows_private(ip: str, allow_private: bool, private_networks: Sequence[str] = ()) -> bool:
+    """Whether a lab's settings let the probe reach the non-public address ``ip``."""
+    return allow_private and (not private_networks or in_networks(ip, private_networks))

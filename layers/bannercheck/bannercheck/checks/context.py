@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bannercheck.model import Address, DnsResult, Finding
-from bannercheck.netpolicy import in_networks
+from bannercheck.netpolicy import allows_private
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,8 @@ class Context:
         The recorded ``public`` flag is what the check saw; the settings say which of
         the rest a lab allowed.
         """
-        if address.public:
-            return True
-        return self.allow_private and (
-            not self.private_networks or in_networks(address.ip, self.private_networks)
+        return address.public or allows_private(
+            address.ip, self.allow_private, self.private_networks
         )
 
 
