@@ -35,8 +35,8 @@ def _evidence(reply: Reply) -> str | None:
 
 def check_ehlo_name(ctx: Context) -> Iterator[Finding]:
     """Say so when the configured EHLO name was the target's own and was not used."""
-    configured = ctx.configured_ehlo_name
-    if configured is None or to_name(configured) == to_name(ctx.ehlo_name):
+    configured = ctx.configured_ehlo_name  # set only when scan replaced it
+    if configured is None:
         return
     yield c.to_finding(
         c.PROBE_EHLO_NAME_REPLACED,
