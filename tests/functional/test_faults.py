@@ -75,14 +75,20 @@ class ThrottlingProxy(ThreadingHTTPServer):
         with self.lock:
             self.remaining = n
 
-    def should_throttle(self, operation: str) -> bool:
+    def should_throttle(self, operation: str, body: bytes) -> bool:
         with self.lock:
-            if self.always or self.remaining > 0:
-                self.remaining = max(0, self.remaining - 1)
+            if self.selects(operation, body):
                 self.throttled.append(operation)
                 return True
             self.forwarded.append(operation)
             return False
+
+    def selects(self, operation: str, body: bytes) -> bool:
+        """Whether to throttle this request (called under the lock; subclasses choose)."""
+        if self.always or self.remaining > 0:
+            self.remaining = max(0, self.remaining - 1)
+            return True
+        return False
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -95,7 +101,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         operation = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
-        if self.server.should_throttle(operation):
+        if self.server.should_throttle(operation, body):
             self._reply(400, {"Content-Type": "application/x-amz-json-1.0"}, THROTTLED)
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
