@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from bannercheck.checks.parse import is_fqdn, to_name
+from bannercheck.names import is_fqdn, to_name
 from bannercheck.netpolicy import to_networks
 
 # The name announced when this machine has no internet name of its own (a laptop

@@ -14,15 +14,16 @@ import re
 
 from bannercheck.model import Reply
 
-# RFC 5321 §4.1.2: sub-domain = Let-dig [Ldh-str]; Ldh-str ends with Let-dig.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Name shapes live outside the checks package (settings needs them, not the engine);
+# the checks keep importing them from here.
+from bannercheck.names import is_domain as is_domain
+from bannercheck.names import is_fqdn as is_fqdn
+from bannercheck.names import to_name as to_name
+
 # General-address-literal = Standardized-tag ":" 1*dcontent (%d33-90 / %d94-126)
 _GENERAL_LITERAL_RE = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+")
 # Words servers put where the domain belongs ("220 ESMTP ready"); never a host name.
 _PROTOCOL_WORDS = frozenset({"ESMTP", "SMTP", "LMTP"})
-# Names that are not on the internet even when they have dots.
-_LOCAL_SUFFIXES = (".localdomain", ".local", ".localhost", ".lan", ".home", ".internal")
 
 
 def _first_text(reply: Reply) -> str | None:
@@ -31,19 +32,6 @@ def _first_text(reply: Reply) -> str | None:
     if reply.lines and len(reply.lines[0]) >= 4:
         return reply.lines[0][4:]
     return None
-
-
-def is_domain(token: str) -> bool:
-    """RFC 5321 ``Domain`` syntax (LDH labels, no trailing dot).
-
-    >>> is_domain("mx1.example.com"), is_domain("mx_1.example.com")
-    (True, False)
-    """
-    return (
-        len(token) <= 255
-        and _DOMAIN_RE.fullmatch(token) is not None
-        and all(len(label) <= 63 for label in token.split("."))
-    )
 
 
 def is_address_literal(token: str) -> bool:
@@ -91,23 +79,3 @@ def to_greeting_text(reply: Reply) -> str:
     if parts and to_greeting_domain(reply) is not None:
         parts[0] = parts[0].split(" ", 1)[1] if " " in parts[0] else ""
     return " ".join(p for p in parts if p)
-
-
-def is_fqdn(name: str) -> bool:
-    """A name that can be a host on the internet: two or more labels, not local.
-
-    >>> is_fqdn("mx.example.com"), is_fqdn("mail"), is_fqdn("localhost.localdomain")
-    (True, False, False)
-    """
-    lowered = name.lower().rstrip(".")
-    if "." not in lowered or not is_domain(lowered):
-        return False
-    if lowered.endswith(_LOCAL_SUFFIXES) or lowered.startswith("localhost."):
-        return False
-    # A top-level label is never all digits (RFC 3696 §2); "10.0.0.1" is an address.
-    return not lowered.rsplit(".", 1)[1].isdigit()
-
-
-def to_name(name: str) -> str:
-    """Host names compared case-insensitively, without a trailing dot."""
-    return name.lower().rstrip(".")

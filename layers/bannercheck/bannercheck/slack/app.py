@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltRequest, Respond
@@ -33,6 +32,7 @@ from bannercheck.audit import AuditTrail, remove_watch
 from bannercheck.codec import to_dict
 from bannercheck.policy import admit_request, verify_instructions
 from bannercheck.probe_job import AdmissionError
+from bannercheck.ratelimit import to_age_s
 from bannercheck.render.slack import (
     ACTION_RERUN,
     ACTION_SHARE,
@@ -215,7 +215,7 @@ class Handlers:
     def already_started(self, domain: str, domain_unicode: str) -> Message:
         """The same command moments ago: its stored result, or that it is running."""
         latest = self.store.latest(domain)
-        if latest is not None and _age_s(latest.requested_at) <= FALLBACK_CLAIM_TTL_S:
+        if latest is not None and to_age_s(latest.requested_at) <= FALLBACK_CLAIM_TTL_S:
             return messages.to_cached(latest)
         return messages.to_already_started(domain_unicode)
 
@@ -322,15 +322,6 @@ class Handlers:
             "text": message["text"],
             "blocks": blocks,
         }
-
-
-def _age_s(timestamp: str) -> float:
-    """Seconds since a stored ``to_timestamp()`` value (infinite when unreadable)."""
-    try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    return (datetime.now(UTC) - then).total_seconds()
 
 
 def _payload_hash(payload: Mapping[str, Any]) -> str:

@@ -14,7 +14,6 @@ import secrets as random_secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from bannercheck.secret import SECRET_MAX_AGE_S as SECRET_MAX_AGE_S  # the cache age, for callers
 from bannercheck.secret import fetch_secret
 
 DEFAULT_API_URL = "https://slack.com/api/"
