@@ -10,6 +10,7 @@ architecture from their ELF headers.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -135,3 +136,59 @@ def test_handlers_import_on_python_313(built: Path, function: str) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _imports(source: Path) -> list[str]:
+    """Every module ``source`` imports, at module level or inside a function."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return [n for n in dict.fromkeys(names) if n != "__future__"]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_layer_carries_bytecode_for_what_each_handler_imports(
+    built: Path, function: str
+) -> None:
+    # Lambda cannot write bytecode to /opt: what the zip lacks is compiled at
+    # every cold start. The build writes it with a CPython 3.13 when there is one.
+    layer = built / "BannercheckLayer" / "python"
+    python = _python313()
+    if python is None:
+        assert not list(layer.rglob("*.pyc")), "bytecode for another Python than 3.13"
+        return
+    names = _imports(built / function / "app.py")
+    # Each import on its own: what needs the runtime's boto3 or the layer's
+    # arm64 code fails here, after loading the modules it reaches before that.
+    code = (
+        "import importlib\n"
+        f"for name in {names!r}:\n"
+        "    try: importlib.import_module(name)\n"
+        "    except Exception: pass\n"
+    )
+    result = subprocess.run(
+        [python, "-v", "-c", code],
+        cwd=built / function,
+        env={
+            "PYTHONPATH": os.pathsep.join([str(layer), str(built / function)]),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = [line for line in result.stderr.splitlines() if line.startswith("# code object from")]
+    from_source = [line for line in loaded if str(layer) in line and not line.endswith(".pyc'")]
+    assert [line for line in loaded if str(layer) in line], "nothing loaded from the layer"
+    assert from_source == [], f"compiled at import: {from_source[:5]}"
+    for module in PACKAGE.rglob("*.py"):
+        if "local" in module.relative_to(PACKAGE).parts:
+            continue
+        shipped = layer / "bannercheck" / module.relative_to(PACKAGE)
+        bytecode = shipped.parent / "__pycache__" / f"{shipped.stem}.cpython-313.pyc"
+        assert bytecode.is_file(), shipped
