@@ -7,10 +7,9 @@
         the same with the DNS bannercheck asks of a one-MX domain first (MX, then
         A and AAAA of the exchange, dnspython's async resolver, no cache); with
         ``--no-sessions`` only the DNS. Prints how many domains completed.
-    python -m bench.baseline single --resolver IP --ca-file CA DOMAIN
-        the bare-socket single-domain baseline: MX and A queries, then the session,
-        with blocking sockets; prints the milliseconds the check took (imports
-        excluded); exit 0 when TLS was established.
+
+The bare-socket single-domain baseline is ``bench.bare_socket``: it imports
+none of this module's asyncio machinery.
 
 A session is what bannercheck's probe does with a healthy server: greeting,
 EHLO, STARTTLS, TLS handshake (chain verified against CA), EHLO, QUIT.
@@ -21,28 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
 import ssl
 import sys
-import time
 from pathlib import Path
 
 import dns.asyncresolver
 import dns.exception
-import dns.message
-import dns.query
-import dns.rdatatype
 import dns.resolver
 
-EHLO = b"EHLO probe.bannercheck.test\r\n"
-TIMEOUT_S = 10.0
-
-
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    # Same policy as the engine: chain verified, names left to the checks.
-    context = ssl.create_default_context(cafile=ca_file)
-    context.check_hostname = False
-    return context
+# The light module holds what both share: importing it costs this one nothing.
+from bench.bare_socket import EHLO, TIMEOUT_S, tls_context
 
 
 # --- the bare asyncio client ----------------------------------------------------
@@ -126,44 +113,6 @@ async def run_bulk_dns(
     return sum(await asyncio.gather(*(one(d) for d in domains)))
 
 
-# --- the bare-socket single domain -------------------------------------------------
-def _lines(sock: socket.socket | ssl.SSLSocket, buffer: bytearray) -> bytes:
-    while True:
-        end = buffer.find(b"\n")
-        while end >= 0:
-            line = bytes(buffer[: end + 1])
-            del buffer[: end + 1]
-            if len(line) < 4 or line[3:4] != b"-":
-                return line
-            end = buffer.find(b"\n")
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b""
-        buffer += chunk
-
-
-def single(domain: str, resolver: str, ca_file: str, port: int = 25) -> bool:
-    mx = dns.query.udp(dns.message.make_query(domain, dns.rdatatype.MX), resolver, TIMEOUT_S)
-    exchange = min(mx.answer[0], key=lambda r: r.preference).exchange
-    a = dns.query.udp(dns.message.make_query(exchange, dns.rdatatype.A), resolver, TIMEOUT_S)
-    ip = a.answer[0][0].address
-    buffer = bytearray()
-    with socket.create_connection((ip, port), TIMEOUT_S) as raw:
-        _lines(raw, buffer)
-        raw.sendall(EHLO)
-        _lines(raw, buffer)
-        raw.sendall(b"STARTTLS\r\n")
-        if not _lines(raw, buffer).startswith(b"220"):
-            return False
-        with tls_context(ca_file).wrap_socket(raw, server_hostname=None) as tls:
-            buffer.clear()
-            tls.sendall(EHLO)
-            ok = _lines(tls, buffer).startswith(b"250")
-            tls.sendall(b"QUIT\r\n")
-            _lines(tls, buffer)
-            return ok
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline")
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -177,30 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     with_dns.add_argument("--ca-file", required=True)
     with_dns.add_argument("--concurrency", type=int, default=64)
     with_dns.add_argument("--no-sessions", action="store_true")
-    one = sub.add_parser("single")
-    one.add_argument("domain")
-    one.add_argument("--resolver", required=True)
-    one.add_argument("--ca-file", required=True)
     args = parser.parse_args(argv)
     if args.mode == "bulk":
         ips = args.addresses.read_text().split()
         ok = asyncio.run(run_bulk(ips, args.ca_file, args.concurrency))
         print(ok)
         return 0 if ok == len(ips) else 1
-    if args.mode == "bulk-dns":
-        domains = args.domains.read_text().split()
-        ok = asyncio.run(
-            run_bulk_dns(
-                domains, args.resolver, args.ca_file, args.concurrency, not args.no_sessions
-            )
-        )
-        print(ok)
-        return 0 if ok == len(domains) else 1
-    started = time.perf_counter()
-    ok = single(args.domain, args.resolver, args.ca_file)
-    # The check alone, after start-up and imports: bannercheck reports its duration_ms.
-    print(f"{(time.perf_counter() - started) * 1000:.1f}")
-    return 0 if ok else 1
+    domains = args.domains.read_text().split()  # bulk-dns
+    ok = asyncio.run(
+        run_bulk_dns(domains, args.resolver, args.ca_file, args.concurrency, not args.no_sessions)
+    )
+    print(ok)
+    return 0 if ok == len(domains) else 1
 
 
 if __name__ == "__main__":

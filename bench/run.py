@@ -9,6 +9,7 @@ A full run also refreshes the "Benchmarks" block of README.md.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -34,6 +35,8 @@ CONCURRENCY = 64
 PY = sys.executable
 BANNERCHECK = str(Path(PY).with_name("bannercheck"))
 HANDLERS = ("api", "dispatch", "probe", "slack")
+# `make build`'s output (`make test` names it; `make bench` uses the default).
+SAM_BUILD = Path(os.environ.get("BANNERCHECK_SAM_BUILD_DIR") or REPO / ".aws-sam" / "build")
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def single_commands(
         ),
         "bare socket": (
             [
-                PY, "-m", "bench.baseline", "single", domain, "--resolver", lab.resolver,
+                PY, "-m", "bench.bare_socket", domain, "--resolver", lab.resolver,
                 "--ca-file", lab.ca_file,
             ],
             child_env(),
@@ -168,7 +171,7 @@ def measure_single(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any
         medians: dict[str, float] = {}
         check_medians: dict[str, float] = {}
         for argv, env in commands.values():
-            measure(argv, env=env)  # warm-up: bytecode and page cache
+            measure(argv, env=env)  # warm-up: page cache (bytecode: compile_bytecode)
         # Interleaved, one run of each tool per round: a server-side state that
         # changes with time (Postfix spawning or reusing smtpd processes) then
         # falls on every tool alike instead of on whichever runs first.
@@ -399,12 +402,14 @@ def flatness(timeline: Sequence[tuple[float, float]]) -> dict[str, float]:
 
 
 # --- 4. cold start ---------------------------------------------------------------------
-def import_ms(handler: str) -> float | None:
+def import_ms(
+    handler: str, python: str = PY, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> float | None:
     """Cumulative import time of functions/<handler>/app.py (``python -X importtime``)."""
     proc = subprocess.run(
-        [PY, "-X", "importtime", "-c", "import app"],
-        cwd=REPO / "functions" / handler,
-        env=child_env(AWS_DEFAULT_REGION="us-east-1"),
+        [python, "-X", "importtime", "-c", "import app"],
+        cwd=cwd or REPO / "functions" / handler,
+        env=env or child_env(AWS_DEFAULT_REGION="us-east-1"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -424,7 +429,7 @@ def measure_imports(cfg: Config) -> list[dict[str, Any]]:
         path = REPO / "functions" / handler / "app.py"
         if not path.exists():
             continue
-        import_ms(handler)  # warm-up: bytecode written once
+        import_ms(handler)  # warm-up: page cache (bytecode: compile_bytecode)
         times = [import_ms(handler) for _ in range(cfg.reps)]
         good = [t for t in times if t is not None]
         rows.append(
@@ -438,6 +443,59 @@ def measure_imports(cfg: Config) -> list[dict[str, Any]]:
         median = rows[-1]["import_ms"]["median"] if good else float("nan")
         log(f"import {handler}: {median:.1f} ms")
     return rows
+
+
+def find_python313() -> str | None:
+    """A real CPython 3.13 (the Lambda runtime's version), as the layer build finds one."""
+    for candidate in sorted((Path.home() / ".pyenv" / "versions").glob("3.13*/bin/python3.13")):
+        return str(candidate)
+    found = shutil.which("python3.13")
+    return found if found and "shims" not in Path(found).parts else None
+
+
+def measure_layer_imports(cfg: Config) -> dict[str, Any]:
+    """Each handler imported from the built layer by CPython 3.13, as Lambda does it.
+
+    Lambda reads the layer from a read-only /opt, so what the zip carries no
+    bytecode for is compiled at every cold start: *as built* uses the layer's
+    bytecode (layers/bannercheck/compile_layer.py), *source only* the same tree
+    without it. What the handlers import at module level is pure Python, so the
+    arm64 layer imports on this machine.
+    """
+    build = SAM_BUILD
+    python = find_python313()
+    if python is None or not (build / "BannercheckLayer" / "python").is_dir():
+        return {"rows": [], "error": "no CPython 3.13 or no sam build output (make build)"}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source_only = Path(tmp) / "python"
+        shutil.copytree(
+            build / "BannercheckLayer" / "python",
+            source_only,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        for handler in HANDLERS:
+            function = build / f"{handler.capitalize()}Function"
+            row: dict[str, Any] = {"handler": handler}
+            for key, layer in (("as_built_ms", build / "BannercheckLayer" / "python"),
+                               ("source_only_ms", source_only)):  # fmt: skip
+                env = {
+                    "PYTHONPATH": os.pathsep.join([str(layer), str(function)]),
+                    "PYTHONDONTWRITEBYTECODE": "1",  # as on /opt: nothing is kept
+                    "PATH": "/usr/bin:/bin",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+                import_ms(handler, python, function, env)  # warm-up: page cache
+                times = [import_ms(handler, python, function, env) for _ in range(cfg.reps)]
+                good = [ms for ms in times if ms is not None]
+                row[key] = Stats.of(good).to_json() if len(good) == len(times) else None
+            rows.append(row)
+            if row["as_built_ms"] and row["source_only_ms"]:
+                log(
+                    f"layer import {handler}: {row['as_built_ms']['median']:.0f} ms as built,"
+                    f" {row['source_only_ms']['median']:.0f} ms source only"
+                )
+    return {"rows": rows, "python": python, "error": None}
 
 
 def measure_slack_cold(cfg: Config) -> dict[str, Any]:
@@ -465,23 +523,23 @@ def measure_slack_cold(cfg: Config) -> dict[str, Any]:
     return row
 
 
-def _zip_size(root: Path) -> int:
+def _zip_size(root: Path, *, bytecode: bool = True) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "layer.zip"
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(root.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
+                if path.is_file() and (bytecode or "__pycache__" not in path.parts):
                     archive.write(path, path.relative_to(root))
         return target.stat().st_size
 
 
 def measure_layer(cfg: Config) -> dict[str, Any]:
-    built = REPO / ".aws-sam" / "build" / "BannercheckLayer"
+    built = SAM_BUILD / "BannercheckLayer"
     if built.is_dir():
         return {"zip_bytes": _zip_size(built), "source": "sam build output (.aws-sam/build)"}
     if cfg.quick:
         # No network in `make test`: the package alone, without its dependencies.
-        size = _zip_size(REPO / "layers" / "bannercheck" / "bannercheck")
+        size = _zip_size(REPO / "layers" / "bannercheck" / "bannercheck", bytecode=False)
         return {"zip_bytes": size, "source": "package only, no dependencies (--quick)"}
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
@@ -712,7 +770,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         "## 4. Cold start",
         "",
         "`python -X importtime -c 'import app'` in each function's directory (cumulative time",
-        "of the handler module; bytecode already compiled, as in a deployed layer).",
+        "of the handler module, this checkout's environment, bytecode compiled first).",
         "",
         "| handler | source bytes | import ms | n |",
         "|---|---|---|---|",
@@ -720,6 +778,27 @@ def to_markdown(results: dict[str, Any]) -> str:
     for r in results["imports"]:
         n = r["import_ms"]["n"] if r["import_ms"] else 0
         lines.append(f"| {r['handler']} | {r['source_bytes']} | {_fmt(r['import_ms'], 1)} | {n} |")
+    deployed = results.get("layer_imports") or {}
+    if deployed.get("rows"):
+        lines += [
+            "",
+            "The same imports from the built layer (`.aws-sam/build`) by CPython 3.13, the",
+            "runtime's version, as Lambda does them: /opt is read-only, so a module the zip",
+            "carries no bytecode for is compiled at every cold start. *As built*: with the",
+            "bytecode `layers/bannercheck/compile_layer.py` writes for what the handlers",
+            "import; *source only*: the same layer without it (a build with no CPython 3.13).",
+            "",
+            "| handler | as built ms | source only ms | n |",
+            "|---|---|---|---|",
+        ]
+        for r in deployed["rows"]:
+            n = r["as_built_ms"]["n"] if r["as_built_ms"] else 0
+            lines.append(
+                f"| {r['handler']} | {_fmt(r['as_built_ms'], 1)} | "
+                f"{_fmt(r['source_only_ms'], 1)} | {n} |"
+            )
+    elif deployed:
+        lines += ["", f"Imports from the built layer: not measured ({deployed.get('error')})."]
     cold = results.get("slack_cold")
     if cold and cold.get("first_ack_ms"):
         lines += [
@@ -772,6 +851,12 @@ def to_readme_block(results: dict[str, Any]) -> str:
         for r in results["imports"]
         if r["import_ms"]
     )
+    deployed = ", ".join(
+        f"{r['handler']} {r['as_built_ms']['median']:.0f} ms (source only"
+        f" {r['source_only_ms']['median']:.0f})"
+        for r in (results.get("layer_imports") or {}).get("rows", [])
+        if r["as_built_ms"] and r["source_only_ms"]
+    )
     layer = results["layer"]["zip_bytes"]
     missed = [t["target"] for t in results["targets"] if t["met"] is False]
     warm = pf.get("check_ratio_to_baseline")
@@ -803,6 +888,7 @@ def to_readme_block(results: dict[str, Any]) -> str:
         f" {most_mx['domains']} domains × {most_mx['mx_hosts']} MX hosts in"
         f" {most_mx['wall_s']['median']:.1f} s.",
         f"- **Cold start** (handler import): {imports}"
+        + (f"; from the built layer by CPython 3.13, {deployed}" if deployed else "")
         + (f"; layer zip {layer / 1e6:.1f} MB" if layer else "")
         + (
             f"; a cold Slack container's first acknowledgement"
@@ -829,8 +915,25 @@ def update_readme(results: dict[str, Any]) -> None:
         readme.write_text(text.rstrip("\n") + "\n\n" + README_INTRO + block + "\n")
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of every module the measured processes import.
+
+    ``pip install`` compiles what it installs, so a user's first run never
+    compiles bannercheck; this checkout's editable install would do it in every
+    fresh process of an environment with PYTHONDONTWRITEBYTECODE set (this
+    machine's), which would time the compiler instead of the tools.
+    """
+    for directory in (
+        REPO / "layers" / "bannercheck" / "bannercheck",
+        REPO / "bench",
+        REPO / "functions",
+    ):
+        compileall.compile_dir(directory, quiet=1)
+
+
 def run(cfg: Config, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    compile_bytecode()
     results: dict[str, Any] = {
         "meta": {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -858,6 +961,7 @@ def run(cfg: Config, out: Path) -> dict[str, Any]:
     results["memory_timeline"] = {"domains": biggest, "samples": timeline}
     results["memory_flatness"] = flatness(timeline)
     results["imports"] = measure_imports(cfg)
+    results["layer_imports"] = measure_layer_imports(cfg)
     results["slack_cold"] = measure_slack_cold(cfg)
     log("layer size")
     results["layer"] = measure_layer(cfg)

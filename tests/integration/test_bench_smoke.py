@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from bench.run import HANDLERS, SAM_BUILD, find_python313
+
 # Saturates both cores for a while: runs alone, after the parallel suite (see Makefile).
 pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
@@ -131,3 +133,18 @@ def test_reports_written(quick_run: tuple[dict[str, Any], Path]) -> None:
     for name in results["plots"]:
         assert f"]({name})" in markdown
         assert (out / name).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_layer_import_rows(quick_run: tuple[dict[str, Any], Path]) -> None:
+    # `make test` builds the layer first; with a CPython 3.13 here (the runtime's
+    # version) the bench imports every handler from it, with and without bytecode.
+    results, _out = quick_run
+    deployed = results["layer_imports"]
+    if find_python313() is None or not (SAM_BUILD / "BannercheckLayer").is_dir():
+        assert deployed["rows"] == [] and deployed["error"], deployed
+        return
+    assert deployed["error"] is None, deployed
+    assert [r["handler"] for r in deployed["rows"]] == list(HANDLERS)
+    for row in deployed["rows"]:
+        _assert_stats(row["as_built_ms"])
+        _assert_stats(row["source_only_ms"])
