@@ -304,16 +304,23 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
             lambda run: nmap_xml.read_text().count('<script id="ssl-cert"'),
         ),
     ]  # fmt: skip
-    rows: list[dict[str, Any]] = []
-    for name, count, argv, env, reps, count_ok in tools:
-        runs, ok = [], []
-        for _ in range(reps):
+    # Interleaved, one run of each tool per round, as in the one-domain measure: the
+    # machine's speed drifts over minutes (it is shared), and a slow spell then falls
+    # on every tool alike instead of on whichever ran during it.
+    by_tool: dict[str, tuple[list[Run], list[int]]] = {name: ([], []) for name, *_ in tools}
+    for round_ in range(max(reps for *_, reps, _count_ok in tools)):
+        for name, _count, argv, env, reps, count_ok in tools:
+            if round_ >= reps:
+                continue
             run = measure(argv, env=env, stdout_path=out)
-            runs.append(run)
+            by_tool[name][0].append(run)
             try:
-                ok.append(count_ok(run))
+                by_tool[name][1].append(count_ok(run))
             except (OSError, ValueError, KeyError, IndexError):
-                ok.append(0)
+                by_tool[name][1].append(0)
+    rows: list[dict[str, Any]] = []
+    for name, count, argv, _env, _reps, _count_ok in tools:
+        runs, ok = by_tool[name]
         row: dict[str, Any] = {
             "tool": name,
             "domains": count,
@@ -725,6 +732,8 @@ def to_markdown(results: dict[str, Any]) -> str:
         "step; it opens one connection per script (EHLO; STARTTLS and the certificate) and",
         "sends no EHLO after TLS. CPU is user+system of the tool and every process it",
         "started; peak RSS is the sum over all of its processes, sampled every 50 ms.",
+        "The tools take turns, one run each per round, so that the machine's drift over a",
+        "run (its cores are shared) falls on all of them alike.",
         "",
         "Two rows split the work bannercheck does and the bare client does not: *bare+DNS*",
         "is the bare client asking first what bannercheck asks of these one-MX domains (MX,",
