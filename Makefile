@@ -77,7 +77,7 @@ build: setup
 	PATH=$(CURDIR)/$(VENV)/bin:/usr/local/bin:/usr/bin:/bin DOCKER_HOST=unix:///nonexistent/docker.sock \
 	  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/sam build
 
-# Benchmarks against swaks, nmap and bare clients on a generated loopback lab (~10 min):
+# Benchmarks against swaks, nmap and bare clients on a generated loopback lab (~5 min):
 # rewrites bench/RESULTS.md, bench/results.json, bench/*.png and README's Benchmarks block.
 bench: setup
 	$(PY) -m bench.run

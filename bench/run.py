@@ -850,7 +850,7 @@ README_START = "<!-- bench:start (written by `make bench`) -->"
 README_END = "<!-- bench:end -->"
 README_INTRO = """## Benchmarks
 
-`make bench` (about ten minutes) starts a lab of its own on a random 127.A.B.0/24
+`make bench` (about five minutes) starts a lab of its own on a random 127.A.B.0/24
 (Knot with thousands of generated domains, 64 scripted STARTTLS peers, Postfix) and
 measures bannercheck against `swaks`, `nmap` and bare clients doing the same sessions:
 one domain end to end, 1,000 domains in bulk, growth to 10,000 domains and 16 MX hosts,
