@@ -16,7 +16,7 @@ from bannercheck.checks.parse import (
     to_greeting_domain,
     to_name,
 )
-from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sessions
+from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sessions, to_welcome
 from bannercheck.model import Address, Finding, MxHost, Reply, Session
 
 # How the transport shows control bytes (replies.to_text escapes them as \xNN).
@@ -203,8 +203,8 @@ def check_banner_consistency(ctx: Context) -> Iterator[Finding]:
     """Do all addresses of one MX host greet alike (ignoring volatile parts)?"""
     by_host: dict[str, list[tuple[str, Reply]]] = {}
     for host, _address, s in to_sessions(ctx):
-        greeting = _complete(s.greeting)
-        if greeting is not None and greeting.code == 220:
+        greeting = to_welcome(s.greeting)
+        if greeting is not None:
             by_host.setdefault(host.name, []).append((s.ip, greeting))
     for name, greetings in by_host.items():
         distinct = {to_comparable_greeting(g) for _ip, g in greetings}

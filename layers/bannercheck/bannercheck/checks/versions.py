@@ -16,8 +16,8 @@ from importlib import resources
 from bannercheck.checks import catalog as c
 from bannercheck.checks.context import Context
 from bannercheck.checks.parse import to_greeting_text
-from bannercheck.checks.walk import is_complete_reply, to_evidence_line, to_sessions
-from bannercheck.model import Finding, Reply
+from bannercheck.checks.walk import to_evidence_line, to_sessions, to_welcome
+from bannercheck.model import Finding
 
 _V = r"(\d+\.\d+(?:\.\d+)*)"
 
@@ -137,22 +137,10 @@ def to_vulnerabilities(software: Software) -> tuple[VulnerableRange, ...]:
     )
 
 
-def _greeting_of(reply: Reply | None) -> Reply | None:
-    """The greeting when it is a complete 220 one, else None (not judged).
-
-    A 4xx/5xx greeting refuses the session and is judged as such alone (scope
-    rules in docs/findings.md); a cut-off or oversized one may not name what the
-    whole greeting would have.
-    """
-    if reply is None or reply.code != 220 or not is_complete_reply(reply):
-        return None
-    return reply
-
-
 def check_software(ctx: Context) -> Iterator[Finding]:
     """Software and version named in each greeting, and known-vulnerable versions."""
     for host, _address, s in to_sessions(ctx):
-        greeting = _greeting_of(s.greeting)
+        greeting = to_welcome(s.greeting)
         if greeting is None:
             continue
         software = to_software(to_greeting_text(greeting))

@@ -35,3 +35,15 @@ def is_complete_reply(reply: Reply | None) -> bool:
         return False
     last = reply.lines[-1]
     return len(last) == 3 or last[3:4] == " "
+
+
+def to_welcome(greeting: Reply | None) -> Reply | None:
+    """The greeting when it is a complete 220 one, else None.
+
+    A 4xx/5xx greeting refuses the session and is judged as such alone (scope
+    rules in docs/findings.md); a cut-off or oversized one may not say what the
+    whole greeting would have.
+    """
+    if greeting is None or greeting.code != 220 or not is_complete_reply(greeting):
+        return None
+    return greeting
