@@ -195,12 +195,9 @@ def _base_path() -> str:
     return "/".join(seen[: extra + 1]) if extra > 0 else ""
 
 
-def _check_href(domain: str, check_id: str) -> str:
-    return f"{_base_path()}/checks/{quote(domain, safe='')}/{quote(check_id, safe='')}"
-
-
-def _watch_href(domain: str) -> str:
-    return f"{_base_path()}/watches/{quote(domain, safe='')}"
+def _href(collection: str, *names: str) -> str:
+    """A link to one resource of the API as the client sees it: ``/v1/checks/{domain}/{id}``."""
+    return f"{_base_path()}/{collection}" + "".join(f"/{quote(n, safe='')}" for n in names)
 
 
 def _summary(stored: StoredCheck) -> dict[str, Any]:
@@ -211,7 +208,7 @@ def _summary(stored: StoredCheck) -> dict[str, Any]:
         "verdict": r.verdict.value,
         "grade": r.grade,
         "source": stored.requester.source.value,
-        "href": _check_href(r.domain, r.check_id),
+        "href": _href("checks", r.domain, r.check_id),
     }
 
 
@@ -237,7 +234,7 @@ def create_check() -> Response:
     )
     report = result.report
     headers = {
-        "Location": _check_href(report["domain"], report["check_id"]),
+        "Location": _href("checks", report["domain"], report["check_id"]),
         CACHED_HEADER: "true" if result.cached else "false",
     }
     if result.cached:
@@ -317,7 +314,7 @@ def put_watch(domain: str) -> Response:
             last_verdict=existing.last_verdict if existing else None,
         )
     )
-    location = {"Location": _watch_href(target.ascii)}
+    location = {"Location": _href("watches", target.ascii)}
     return _json(200 if existing else 201, _watch_json(watch), location)
 
 
@@ -428,7 +425,7 @@ def put_opt_out(domain: str) -> Response:
     stored, created = _store().put_opt_out(target.ascii, requester, reason)
     decision = "opted_out" if created else "opt_out_replaced"
     _record_admin(requester, target.ascii, audit.Action.OPT_OUT, decision, reason)
-    location = {"Location": f"{_base_path()}/opt-outs/{quote(target.ascii, safe='')}"}
+    location = {"Location": _href("opt-outs", target.ascii)}
     return _json(201 if created else 200, _opt_out_json(stored), location)
 
 
