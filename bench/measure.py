@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -144,3 +145,18 @@ def measure(
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def find_python313() -> str | None:
+    """A real CPython 3.13 (the Lambda runtime's version), as the layer build finds one.
+
+    ``PY_RUNTIME`` first (the layer Makefile's variable), then pyenv's, then one on
+    PATH; pyenv's shims need pyenv on PATH, so not those.
+    """
+    candidates = [os.environ.get("PY_RUNTIME", "")]
+    candidates += [str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))]
+    candidates.append(shutil.which("python3.13") or "")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and "shims" not in Path(candidate).parts:
+            return candidate
+    return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lab import MX_COUNTS, REPO, BenchLab, bulk_domain, mx_domain
-from bench.measure import Run, Stats, measure
+from bench.measure import Run, Stats, find_python313, measure
 
 EHLO_NAME = "probe.bannercheck.test"
 CONCURRENCY = 64
@@ -455,14 +455,6 @@ def measure_imports(cfg: Config) -> list[dict[str, Any]]:
         median = rows[-1]["import_ms"]["median"] if good else float("nan")
         log(f"import {handler}: {median:.1f} ms")
     return rows
-
-
-def find_python313() -> str | None:
-    """A real CPython 3.13 (the Lambda runtime's version), as the layer build finds one."""
-    for candidate in sorted((Path.home() / ".pyenv" / "versions").glob("3.13*/bin/python3.13")):
-        return str(candidate)
-    found = shutil.which("python3.13")
-    return found if found and "shims" not in Path(found).parts else None
 
 
 def measure_layer_imports(cfg: Config) -> dict[str, Any]:

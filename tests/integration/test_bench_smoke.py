@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from bench.run import HANDLERS, SAM_BUILD, find_python313
+from bench.measure import find_python313
+from bench.run import HANDLERS, SAM_BUILD
 
 # Saturates both cores for a while: runs alone, after the parallel suite (see Makefile).
 pytestmark = [pytest.mark.integration, pytest.mark.heavy]

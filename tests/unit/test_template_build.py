@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.measure import find_python313
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "bannercheck" / "bannercheck"
@@ -106,20 +107,11 @@ def test_layer_has_the_dependencies_for_arm64_and_no_boto3(built: Path) -> None:
         assert "x86_64" not in so.name
 
 
-def _python313() -> str | None:
-    """A real CPython 3.13 binary (pyenv's shims need pyenv on PATH, so not those)."""
-    pyenv = Path.home() / ".pyenv" / "versions"
-    for candidate in sorted(pyenv.glob("3.13*/bin/python3.13")):
-        return str(candidate)
-    found = shutil.which("python3.13")
-    return found if found and "shims" not in Path(found).parts else None
-
-
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_handlers_import_on_python_313(built: Path, function: str) -> None:
     # Without a CPython 3.13 the running interpreter stands in: the layer's copies
     # come first on the path, and what the handlers import is pure Python.
-    python = _python313() or sys.executable
+    python = find_python313() or sys.executable
     layer = built / "BannercheckLayer" / "python"
     env = {
         "PYTHONPATH": os.pathsep.join([str(layer), str(built / function)]),
@@ -156,7 +148,7 @@ def test_the_layer_carries_bytecode_for_what_each_handler_imports(
     # Lambda cannot write bytecode to /opt: what the zip lacks is compiled at
     # every cold start. The build writes it with a CPython 3.13 when there is one.
     layer = built / "BannercheckLayer" / "python"
-    python = _python313()
+    python = find_python313()
     if python is None:
         assert not list(layer.rglob("*.pyc")), "bytecode for another Python than 3.13"
         return
