@@ -79,7 +79,7 @@ build: setup
 
 # Benchmarks against swaks, nmap and bare clients on a generated loopback lab (~5 min):
 # rewrites bench/RESULTS.md, bench/results.json, bench/*.png and README's Benchmarks block.
-bench: setup
+bench: setup build
 	$(PY) -m bench.run
 
 template-lint: setup

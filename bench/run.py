@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import functools
 import json
 import os
 import platform
@@ -21,11 +22,11 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from bench.lab import MX_COUNTS, REPO, BenchLab, bulk_domain, mx_domain
 from bench.measure import Run, Stats, find_python313, measure
@@ -35,6 +36,7 @@ CONCURRENCY = 64
 PY = sys.executable
 BANNERCHECK = str(Path(PY).with_name("bannercheck"))
 HANDLERS = ("api", "dispatch", "probe", "slack")
+T = TypeVar("T")
 LIBRARIES_IMPORT = "import asyncio, ssl, dns.asyncresolver, cryptography.x509"
 # `make build`'s output (`make test` names it; `make bench` uses the default).
 SAM_BUILD = Path(os.environ.get("BANNERCHECK_SAM_BUILD_DIR") or REPO / ".aws-sam" / "build")
@@ -95,38 +97,42 @@ def _tls_sessions(reports: list[dict[str, Any]]) -> int:
     )
 
 
-def single_commands(
-    lab: BenchLab, domain: str, mx_ip: str
-) -> dict[str, tuple[list[str], dict[str, str]]]:
+def single_commands(lab: BenchLab, domain: str, mx_ip: str) -> dict[str, list[str]]:
     return {
-        "bannercheck": (
-            [
-                BANNERCHECK, "check", domain, "--json", "--resolver", lab.resolver,
-                "--allow-private", "--ca-file", lab.ca_file, "--ehlo-name", EHLO_NAME,
-            ],
-            child_env(),
-        ),
-        "swaks": (
-            # Given the address: swaks finds the MX with Net::DNS (which could be pointed
-            # at the lab) but resolves the host with the system resolver (which cannot).
-            [
-                "swaks", "--to", f"postmaster@{domain}", "--from", f"bench@{EHLO_NAME}",
-                "--ehlo", EHLO_NAME, "--tls", "--quit-after", "EHLO", "--server", mx_ip,
-            ],
-            child_env(),
-        ),
+        "bannercheck": [
+            BANNERCHECK, "check", domain, "--json", "--resolver", lab.resolver,
+            "--allow-private", "--ca-file", lab.ca_file, "--ehlo-name", EHLO_NAME,
+        ],
+        # Given the address: swaks finds the MX with Net::DNS (which could be pointed
+        # at the lab) but resolves the host with the system resolver (which cannot).
+        "swaks": [
+            "swaks", "--to", f"postmaster@{domain}", "--from", f"bench@{EHLO_NAME}",
+            "--ehlo", EHLO_NAME, "--tls", "--quit-after", "EHLO", "--server", mx_ip,
+        ],
         # Not a checker: the start-up of the libraries the engine is built on (asyncio
         # for concurrent sessions, dnspython's async resolver, cryptography for the
         # certificate) and nothing else, the floor of any fresh process of it.
-        "libraries only": ([PY, "-c", LIBRARIES_IMPORT], child_env()),
-        "bare socket": (
-            [
-                PY, "-m", "bench.bare_socket", domain, "--resolver", lab.resolver,
-                "--ca-file", lab.ca_file,
-            ],
-            child_env(),
-        ),
+        "libraries only": [PY, "-c", LIBRARIES_IMPORT],
+        "bare socket": [
+            PY, "-m", "bench.bare_socket", domain, "--resolver", lab.resolver,
+            "--ca-file", lab.ca_file,
+        ],
     }  # fmt: skip
+
+
+def take_turns(jobs: Mapping[str, tuple[int, Callable[[], T]]]) -> dict[str, list[T]]:
+    """Run each job its count of times, one run of each per round.
+
+    The machine's speed drifts over minutes (its cores are shared) and a server's
+    state changes with time (Postfix spawning or reusing smtpd processes): taking
+    turns makes a slow spell fall on every tool alike, not on whichever ran in it.
+    """
+    results: dict[str, list[T]] = {name: [] for name in jobs}
+    for round_ in range(max((reps for reps, _job in jobs.values()), default=0)):
+        for name, (reps, job) in jobs.items():
+            if round_ < reps:
+                results[name].append(job())
+    return results
 
 
 def single_ok(tool: str, run: Run) -> bool:
@@ -175,15 +181,14 @@ def measure_single(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any
         commands = single_commands(lab, domain, mx_ip)
         medians: dict[str, float] = {}
         check_medians: dict[str, float] = {}
-        for argv, env in commands.values():
-            measure(argv, env=env)  # warm-up: page cache (bytecode: compile_bytecode)
-        # Interleaved, one run of each tool per round: a server-side state that
-        # changes with time (Postfix spawning or reusing smtpd processes) then
-        # falls on every tool alike instead of on whichever runs first.
-        by_tool: dict[str, list[Run]] = {tool: [] for tool in commands}
-        for _ in range(cfg.reps):
-            for tool, (argv, env) in commands.items():
-                by_tool[tool].append(measure(argv, env=env))
+        for argv in commands.values():
+            measure(argv, env=child_env())  # warm-up: page cache (bytecode: compile_bytecode)
+        by_tool = take_turns(
+            {
+                tool: (cfg.reps, functools.partial(measure, argv, env=child_env()))
+                for tool, argv in commands.items()
+            }
+        )
         for tool, runs in by_tool.items():
             row: dict[str, Any] = {
                 "target": target,
@@ -217,6 +222,14 @@ def measure_single(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any
 
 
 # --- 2. bulk ---------------------------------------------------------------------
+class BulkTool(NamedTuple):
+    name: str
+    size: int  # domains (or addresses) it is given
+    argv: list[str]
+    reps: int
+    count_ok: Callable[[Run], int]  # sessions with TLS (domains resolved: DNS only)
+
+
 def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]:
     n = cfg.bulk
     # swaks costs a whole Perl start-up per session: its rate is steady from the first
@@ -231,8 +244,8 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
     domains_file.write_text("\n".join(domains) + "\n")
     out = work / "bulk-out.txt"
     nmap_xml = work / "bulk-nmap.xml"
-    tools: list[tuple[str, int, list[str], dict[str, str], int, Callable[[Run], int]]] = [
-        (
+    tools = [
+        BulkTool(
             "bannercheck (CLI, one process)",
             n,
             [
@@ -240,22 +253,20 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
                 "--allow-private", "--ca-file", lab.ca_file, "--ehlo-name", EHLO_NAME,
                 "--concurrency", str(CONCURRENCY),
             ],
-            child_env(),
             cfg.reps,
             lambda run: _tls_sessions(json.loads(out.read_text())),
         ),
-        (
+        BulkTool(
             "bare asyncio client (no DNS, no analysis)",
             n,
             [
                 PY, "-m", "bench.baseline", "bulk", str(addresses), "--ca-file", lab.ca_file,
                 "--concurrency", str(CONCURRENCY),
             ],
-            child_env(),
             cfg.reps,
             lambda run: int(out.read_text().split()[0]),
         ),
-        (
+        BulkTool(
             "bare+DNS asyncio client (MX, A, AAAA, then the session; no analysis)",
             n,
             [
@@ -263,11 +274,10 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
                 "--resolver", lab.resolver, "--ca-file", lab.ca_file,
                 "--concurrency", str(CONCURRENCY),
             ],
-            child_env(),
             cfg.reps,
             lambda run: int(out.read_text().split()[0]),
         ),
-        (
+        BulkTool(
             "dnspython alone (MX, A, AAAA; no session)",
             n,
             [
@@ -275,11 +285,10 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
                 "--resolver", lab.resolver, "--ca-file", lab.ca_file,
                 "--concurrency", str(CONCURRENCY),
             ],
-            child_env(),
             cfg.reps,
             lambda run: int(out.read_text().split()[0]),
         ),
-        (
+        BulkTool(
             f"swaks (xargs -P {CONCURRENCY})",
             n_swaks,
             [
@@ -287,11 +296,10 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
                 "swaks", "--to", "postmaster@bench.test", "--from", f"bench@{EHLO_NAME}",
                 "--ehlo", EHLO_NAME, "--tls", "--quit-after", "EHLO", "--server",
             ],
-            child_env(),
             cfg.slow_reps,
             lambda run: out.read_text().count("<~  221"),
         ),
-        (
+        BulkTool(
             "nmap (smtp-commands, ssl-cert)",
             n,
             [
@@ -299,44 +307,41 @@ def measure_bulk(lab: BenchLab, cfg: Config, work: Path) -> list[dict[str, Any]]
                 "--min-hostgroup", str(CONCURRENCY), "--max-hostgroup", str(CONCURRENCY),
                 "-iL", str(addresses), "-oX", str(nmap_xml),
             ],
-            child_env(),
             cfg.slow_reps,
             lambda run: nmap_xml.read_text().count('<script id="ssl-cert"'),
         ),
     ]  # fmt: skip
-    # Interleaved, one run of each tool per round, as in the one-domain measure: the
-    # machine's speed drifts over minutes (it is shared), and a slow spell then falls
-    # on every tool alike instead of on whichever ran during it.
-    by_tool: dict[str, tuple[list[Run], list[int]]] = {name: ([], []) for name, *_ in tools}
-    for round_ in range(max(reps for *_, reps, _count_ok in tools)):
-        for name, _count, argv, env, reps, count_ok in tools:
-            if round_ >= reps:
-                continue
-            run = measure(argv, env=env, stdout_path=out)
-            by_tool[name][0].append(run)
-            try:
-                by_tool[name][1].append(count_ok(run))
-            except (OSError, ValueError, KeyError, IndexError):
-                by_tool[name][1].append(0)
+
+    def run_and_count(tool: BulkTool) -> tuple[Run, int]:
+        run = measure(tool.argv, env=child_env(), stdout_path=out)
+        try:
+            return run, tool.count_ok(run)
+        except (OSError, ValueError, KeyError, IndexError):
+            return run, 0
+
+    by_tool = take_turns(
+        {tool.name: (tool.reps, functools.partial(run_and_count, tool)) for tool in tools}
+    )
     rows: list[dict[str, Any]] = []
-    for name, count, argv, _env, _reps, _count_ok in tools:
-        runs, ok = by_tool[name]
+    for tool in tools:
+        runs = [run for run, _ok in by_tool[tool.name]]
+        ok = [ok for _run, ok in by_tool[tool.name]]
         row: dict[str, Any] = {
-            "tool": name,
-            "domains": count,
+            "tool": tool.name,
+            "domains": tool.size,
             "concurrency": CONCURRENCY,
             "wall_s": stats(runs, lambda r: r.wall_s),
-            "domains_per_s": Stats.of([count / r.wall_s for r in runs]).to_json(),
+            "domains_per_s": Stats.of([tool.size / r.wall_s for r in runs]).to_json(),
             "cpu_s": stats(runs, lambda r: r.cpu_s),
             "peak_rss_mb": stats(runs, lambda r: r.peak_rss_mb),
             "tls_sessions_ok": min(ok),
             # The DNS-only row opens no session: its count is of domains resolved.
-            "sessions": "--no-sessions" not in argv,
+            "sessions": "--no-sessions" not in tool.argv,
         }
         rows.append(row)
         log(
-            f"bulk {name}: {row['domains_per_s']['median']:.1f} domains/s, "
-            f"{row['tls_sessions_ok']}/{count} sessions with TLS"
+            f"bulk {tool.name}: {row['domains_per_s']['median']:.1f} domains/s, "
+            f"{row['tls_sessions_ok']}/{tool.size} sessions with TLS"
         )
     return rows
 
@@ -542,26 +547,10 @@ def measure_layer(cfg: Config) -> dict[str, Any]:
     if built.is_dir():
         return {"zip_bytes": _zip_size(built), "source": "sam build output (.aws-sam/build)"}
     if cfg.quick:
-        # No network in `make test`: the package alone, without its dependencies.
+        # Run alone, with no build: the package alone, without its dependencies.
         size = _zip_size(REPO / "layers" / "bannercheck" / "bannercheck", bytecode=False)
         return {"zip_bytes": size, "source": "package only, no dependencies (--quick)"}
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [
-                "make", "-s", "-C", str(REPO / "layers" / "bannercheck"),
-                "build-BannercheckLayer", f"ARTIFACTS_DIR={tmp}", f"PYTHON={PY}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            return {"zip_bytes": None, "source": f"layer build failed: {proc.stderr[-500:]}"}
-        return {
-            "zip_bytes": _zip_size(Path(tmp)),
-            "source": "layers/bannercheck/Makefile build-BannercheckLayer "
-            "(pip --platform manylinux2014_aarch64 --python-version 3.13), zipped here",
-        }
+    return {"zip_bytes": None, "source": "no sam build output: run `make build` (make bench does)"}
 
 
 # --- targets, reports ----------------------------------------------------------------------

@@ -16,7 +16,6 @@ admission point (rate limits, audit record) on DynamoDB and the probe's
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -26,6 +25,8 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The repository (tests.*) and the layer's package, for this process and the child.
+IMPORT_PATH = [str(REPO), str(REPO / "layers" / "bannercheck")]
 DOMAINS = ("cold.bench.example", "warm.bench.example")
 
 # The measured interpreter: nothing but the standard library is imported before
@@ -58,7 +59,7 @@ print(json.dumps({"import_ms": round(import_ms, 1), "first_ack_ms": round(timing
 
 
 def main() -> int:
-    sys.path[:0] = [str(REPO), str(REPO / "layers" / "bannercheck")]
+    sys.path[:0] = IMPORT_PATH
     from tests.fixtures.dynamodb import create_table, free_port, moto_server
     from tests.slack_mock.server import MockSlack
     from tests.slack_mock.stack import stack_variables
@@ -71,7 +72,7 @@ def main() -> int:
         env = {
             **os.environ,
             **stack_variables(dynamo.url, table, slack.api_url, resolver=resolver, timeout_s=1.5),
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers" / "bannercheck")]),
+            "PYTHONPATH": os.pathsep.join(IMPORT_PATH),
             "POWERTOOLS_LOG_LEVEL": "WARNING",  # logging is measured, printing it is not
         }
         args = [str(REPO / "functions" / "slack" / "app.py")]
@@ -88,8 +89,7 @@ def main() -> int:
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
         return done.returncode or 1
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(json.dumps(result))
+    print(done.stdout.strip().splitlines()[-1])  # the child's JSON line
     return 0
 
 
