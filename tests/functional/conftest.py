@@ -9,6 +9,7 @@ from bannercheck import invoke
 
 from tests.fixtures.dynamodb import DynamoServer, aws_env, dynamo, table  # noqa: F401
 from tests.lab import Lab
+from tests.lab.lab import LOOPBACK_NETWORKS
 from tests.slack_mock.server import MockSlack
 
 
@@ -23,7 +24,7 @@ def stack_env(
         "BANNERCHECK_LOCAL": "1",
         "BANNERCHECK_RESOLVER": lab.resolver,
         "BANNERCHECK_ALLOW_PRIVATE": "1",
-        "BANNERCHECK_PRIVATE_NETWORKS": "127.0.0.0/8,::1/128",  # the lab's loopback only
+        "BANNERCHECK_PRIVATE_NETWORKS": ",".join(LOOPBACK_NETWORKS),  # the lab's loopback only
         "BANNERCHECK_EHLO_NAME": "probe.bannercheck.test",
         "BANNERCHECK_TIMEOUT": "10",
         "BANNERCHECK_DELIVERY_BACKOFF": "0.01",

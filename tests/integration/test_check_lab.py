@@ -19,7 +19,6 @@ from bannercheck.model import Report, Severity, Step, StepStatus, Verdict
 from bannercheck.scan import check_domains, run_check
 from bannercheck.settings import Settings
 
-from tests.lab.lab import LOOPBACK_NETWORKS
 from tests.lab.spec import SHARED_MX_DOMAINS, build_spec
 from tests.reportcheck import assert_valid_report
 
@@ -29,20 +28,10 @@ TIMEOUT_S = 4.0
 
 
 def _settings(lab: Any, **changes: Any) -> Settings:
-    base = Settings(
-        timeout_s=TIMEOUT_S,
-        resolver=lab.resolver,
-        allow_private=True,
-        private_networks=LOOPBACK_NETWORKS,
-        ca_file=lab.ca_file,
-        ehlo_name="probe.bannercheck.test",
-        slow_greeting_s=0.5,
-        dns_try_timeout_s=1.0,
-        dns_lifetime_s=2.5,
-        connect_timeout_s=1.0,
-        command_timeout_s=2.0,
-    )
-    return base.with_(**changes)
+    # The lab's settings, with the tighter deadlines these checks are judged by.
+    tight = {"timeout_s": TIMEOUT_S, "slow_greeting_s": 0.5, "dns_lifetime_s": 2.5}
+    settings: Settings = lab.settings(**{**tight, "connect_timeout_s": 1.0, **changes})
+    return settings
 
 
 def _check(lab: Any, domain: str, **changes: Any) -> Report:

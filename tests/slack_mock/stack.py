@@ -19,6 +19,7 @@ from bannercheck import invoke
 from bannercheck.store import CheckStore
 
 from tests.fixtures.dynamodb import CREDENTIALS, REGION, DynamoServer, create_table
+from tests.lab.lab import LOOPBACK_NETWORKS
 from tests.slack_mock.blocks import assert_valid_message
 from tests.slack_mock.events import to_event
 from tests.slack_mock.server import MockSlack, Received
@@ -52,7 +53,7 @@ def stack_variables(
         "BANNERCHECK_RESOLVER": resolver,
         "BANNERCHECK_TIMEOUT": str(timeout_s),
         "BANNERCHECK_ALLOW_PRIVATE": "1",
-        "BANNERCHECK_PRIVATE_NETWORKS": "127.0.0.0/8,::1/128",  # the lab's loopback only
+        "BANNERCHECK_PRIVATE_NETWORKS": ",".join(LOOPBACK_NETWORKS),  # the lab's loopback only
         "BANNERCHECK_EHLO_NAME": "probe.bannercheck.test",
         "BANNERCHECK_DELIVERY_BACKOFF": "0.01",
         "SLACK_SIGNING_SECRET": SECRET,
