@@ -123,7 +123,6 @@ def test_verify_instructions_name_the_exact_record(store: CheckStore) -> None:
 
 
 def test_scheduled_runs_stop_when_the_owner_opts_out(store: CheckStore) -> None:
-    from bannercheck.policy import admit_scheduled
 
     tick = Requester(source=Source.SCHEDULE, schedule_name="tick")
     config = PolicyConfig(mode=PolicyMode.ALLOWLIST, opt_out=("gone.test",))
@@ -164,7 +163,6 @@ def test_an_opt_out_added_at_run_time_wins_at_once_and_is_lifted_at_once(
 
 def test_scheduled_runs_stop_when_permission_is_withdrawn(store: CheckStore) -> None:
     """A watch passed the policy when created; a later allowlist or TXT change still counts."""
-    from bannercheck.policy import admit_scheduled
 
     tick = Requester(source=Source.SCHEDULE, schedule_name="tick")
     allowlist = PolicyConfig(mode=PolicyMode.ALLOWLIST, allowlists={"api:key-1": ("kept.test",)})

@@ -336,5 +336,5 @@ def test_policy_settings_reach_the_deciding_functions() -> None:
     assert "SecretString" not in secret["Properties"]
     assert int(secret["Properties"]["GenerateSecretString"]["PasswordLength"]) >= 32
     assert not any("secret" in p.lower() for p in template()["Parameters"])
-    api_env = functions()["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    api_env = _env(functions()["ApiFunction"])
     assert api_env["BANNERCHECK_ADMIN_KEY_IDS"] == {"Ref": "AdminApiKeyIds"}
