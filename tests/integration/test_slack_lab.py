@@ -31,7 +31,6 @@ from tests.slack_mock.stack import (
     ack_json,
     check_id_of,
     delivered,
-    load_function,
     load_slack_function,
     new_store,
     post,
@@ -219,7 +218,7 @@ def test_a_check_never_outlives_the_probe_function(
     # whole 30 s deadline; the invocation has 8 s. The requester must still get
     # the findings, with time to spare for storing and delivering them.
     monkeypatch.setenv("BANNERCHECK_TIMEOUT", "30")
-    probe_fn = load_function("probe")
+    probe_handler = invoke.load_function_handler("probe")  # as the local stack runs it
     arrived: list[float] = []
     slack.on_receive = lambda record: arrived.append(time.monotonic())
     requester = Requester(source=Source.SLACK, slack_team_id="T0001", slack_user_id="U0001")
@@ -228,7 +227,7 @@ def test_a_check_never_outlives_the_probe_function(
     start = time.monotonic()
     context = _EndingContext(aws_request_id=str(uuid.uuid4()), ends_at=start + 8.0)
 
-    report = probe_fn.handler(payload, context)
+    report = probe_handler(payload, context)
     returned = time.monotonic()
 
     [result] = slack.wait_for(1, path=slack.response_path("tarpit"), timeout_s=1)

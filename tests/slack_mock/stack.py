@@ -83,13 +83,8 @@ def set_stack_env(
 
 def load_slack_function() -> ModuleType:
     """functions/slack/app.py, loaded as Lambda loads it (a fresh app each time)."""
-    return load_function("slack")
-
-
-def load_function(name: str) -> ModuleType:
-    """functions/<name>/app.py, loaded afresh as a new Lambda container would."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_fn_{uuid.uuid4().hex}", path)
+    path = ROOT / "functions" / "slack" / "app.py"
+    spec = importlib.util.spec_from_file_location(f"slack_fn_{uuid.uuid4().hex}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
