@@ -10,6 +10,7 @@ particular finding (diffs, alerts).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from bannercheck.checks import Context, run_checks
@@ -206,16 +207,7 @@ def checked(
     )
     now = datetime.fromisoformat(CHECKED_AT.replace("Z", "+00:00"))
     findings = run_checks(Context(domain=domain, dns=bare.dns, now=now, ehlo_name=EHLO_NAME))
-    return report(
-        domain,
-        hosts,
-        findings,
-        verdict=to_verdict(findings),
-        grade=to_grade(findings),
-        check_id=check_id,
-        mx_status=mx_status,
-        null_mx=null_mx,
-    )
+    return replace(bare, findings=findings, verdict=to_verdict(findings), grade=to_grade(findings))
 
 
 def clean() -> Report:
